@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rpcd_harness import RpcdHarness, plugin_env  # noqa: E402
-from stack import PodmanStack  # noqa: E402
+from rpcd_harness import RpcdHarness, plugin_env
+from stack import PodmanStack
 
 
 def _require(tool: str) -> None:

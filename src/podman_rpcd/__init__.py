@@ -1,0 +1,3 @@
+"""podman-rpcd: rpcd exec plugins that check Podman containers for newer images."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,257 @@
+"""Pull sessions in the state directory: start, read from an offset, stop, expire.
+
+A session is sessions/<id>/ with
+  meta.json  who pulls what, and the outcome once known (rewritten atomically)
+  output     Podman's progress text, appended by the worker, read by offset
+  lock       flock that makes the final outcome a write-once affair
+
+This module is on the polling path: standard library only.
+"""
+
+import os
+import shutil
+import signal
+import time
+
+from . import state
+from .errors import Busy, InvalidArgument, NotFound
+
+# Bytes of output one pullStatus reply carries per session at most.
+MAX_CHUNK = 32 * 1024
+# A session whose worker has not recorded its pid after this long never started.
+SPAWN_GRACE = 15.0
+STOP_GRACE = 5.0
+
+RUNNING = "running"
+COMPLETE = "complete"
+
+
+class SessionStore:
+    def __init__(self, state_dir: state.StateDir, ttl: float = 3600):
+        self.state_dir = state_dir
+        self.ttl = ttl
+
+    # -- creating ------------------------------------------------------------
+
+    def create(self, image: str, owner: str, cap: int | None = None) -> str:
+        """Record a new running session and return its id.
+
+        With cap, answer Busy when that many sessions already run.
+        """
+        with self.state_dir.lock():
+            self.prune()
+            if cap is not None and self.count_running() >= cap:
+                raise Busy(
+                    f"{cap} pulls are already running; try again when one finishes"
+                )
+            session_id = state.new_id()
+            path = self.state_dir.session_dir(session_id)
+            os.mkdir(path, 0o700)
+            open(os.path.join(path, "output"), "wb").close()
+            state.write_json(
+                os.path.join(path, "meta.json"),
+                {
+                    "sessionId": session_id,
+                    "image": image,
+                    "owner": owner,
+                    "state": RUNNING,
+                    "pid": None,
+                    "pidStart": None,
+                    "createdAt": state.now(),
+                },
+            )
+        return session_id
+
+    def set_worker(self, session_id: str, pid: int) -> None:
+        """Record which process pulls for the session (unless it already ended)."""
+        started = state.process_start(pid)
+
+        def record(meta):
+            meta["pid"], meta["pidStart"] = pid, started
+
+        self._update(session_id, record, only_running=True)
+
+    # -- reading -------------------------------------------------------------
+
+    def meta(self, session_id: str) -> dict:
+        path = os.path.join(self.state_dir.session_dir(session_id), "meta.json")
+        meta = state.read_json(path)
+        if meta is None:
+            raise NotFound(f"no pull session {session_id} (finished ones expire)")
+        return meta
+
+    def status(self, session_id: str, offset) -> dict:
+        """The session's outcome so far and its output from byte offset on."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidArgument("offset must be a whole number >= 0")
+        meta = self.checked_meta(session_id)
+        output, next_offset = self._read_output(session_id, offset)
+        return self._reply(meta, output, next_offset)
+
+    @staticmethod
+    def _reply(meta: dict, output: str, next_offset: int) -> dict:
+        reply = {
+            "sessionId": meta["sessionId"],
+            "image": meta["image"],
+            "output": output,
+            "offset": next_offset,
+            "complete": meta["state"] == COMPLETE,
+            "success": bool(meta.get("success")),
+        }
+        if meta.get("error"):
+            reply["error"] = meta["error"]
+        if meta.get("imageId"):
+            reply["imageId"] = meta["imageId"]
+        return reply
+
+    def checked_meta(self, session_id: str) -> dict:
+        """Meta, with a dead worker turned into a failed outcome first."""
+        meta = self.meta(session_id)
+        if meta["state"] == RUNNING and not self._worker_alive(meta):
+            self.finish(
+                session_id, success=False, error="the pull worker died unexpectedly"
+            )
+            meta = self.meta(session_id)
+        return meta
+
+    def _read_output(self, session_id: str, offset: int) -> tuple[str, int]:
+        path = os.path.join(self.state_dir.session_dir(session_id), "output")
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if offset > size:
+                raise InvalidArgument(f"offset {offset} is past the end ({size})")
+            handle.seek(offset)
+            chunk = handle.read(MAX_CHUNK)
+        if chunk and _is_continuation(chunk[0]):
+            raise InvalidArgument(f"offset {offset} is inside a UTF-8 character")
+        chunk = chunk[: _complete_utf8_length(chunk)]
+        return chunk.decode("utf-8", errors="replace"), offset + len(chunk)
+
+    def _worker_alive(self, meta: dict) -> bool:
+        if meta.get("pid") is None:
+            return time.time() - meta.get("createdAt", 0) < SPAWN_GRACE
+        return state.process_alive(meta["pid"], meta.get("pidStart"))
+
+    # -- writing -------------------------------------------------------------
+
+    def append(self, session_id: str, text: str) -> None:
+        path = os.path.join(self.state_dir.session_dir(session_id), "output")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode("utf-8", errors="replace"))
+        finally:
+            os.close(fd)
+
+    def finish(
+        self, session_id: str, success: bool, error: str = "", image_id: str = ""
+    ) -> bool:
+        """Record the outcome once; False if another writer got there first."""
+
+        def record(meta):
+            meta.update(
+                state=COMPLETE,
+                success=success,
+                error=error or None,
+                imageId=image_id or None,
+                finishedAt=state.now(),
+            )
+
+        return self._update(session_id, record, only_running=True)
+
+    def _update(self, session_id: str, change, only_running: bool) -> bool:
+        directory = self.state_dir.session_dir(session_id)
+        with self.state_dir.lock(os.path.join(directory, "lock")):
+            meta = self.meta(session_id)
+            if only_running and meta["state"] != RUNNING:
+                return False
+            change(meta)
+            state.write_json(os.path.join(directory, "meta.json"), meta)
+        return True
+
+    def stop(self, session_id: str) -> dict:
+        """End a stream session's worker; Podman cancels the pull when it goes."""
+        meta = self.meta(session_id)
+        if meta["state"] == RUNNING and meta["owner"] != "stream":
+            raise InvalidArgument(
+                "this pull belongs to a running update check and ends with it"
+            )
+        if meta["state"] == RUNNING and self._worker_alive(meta):
+            self._signal_worker(meta, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE
+            while self._still_running(session_id) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self._still_running(session_id):
+                self._signal_worker(meta, signal.SIGKILL)
+        self.finish(session_id, success=False, error="stopped on request")
+        return self._reply(self.meta(session_id), "", 0)
+
+    def _still_running(self, session_id: str) -> bool:
+        meta = self.meta(session_id)
+        return meta["state"] == RUNNING and self._worker_alive(meta)
+
+    @staticmethod
+    def _signal_worker(meta: dict, signum: int) -> None:
+        if meta.get("pid") and state.process_alive(meta["pid"], meta.get("pidStart")):
+            try:
+                os.killpg(meta["pid"], signum)
+            except ProcessLookupError:
+                pass
+
+    # -- housekeeping (callers hold the global lock) --------------------------
+
+    def _all(self):
+        try:
+            names = os.listdir(self.state_dir.sessions)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if state.ID_PATTERN.fullmatch(name):
+                try:
+                    yield self.meta(name)
+                except NotFound:
+                    continue
+
+    def count_running(self) -> int:
+        return sum(
+            1
+            for meta in self._all()
+            if meta["state"] == RUNNING and self._worker_alive(meta)
+        )
+
+    def prune(self) -> None:
+        """Delete sessions that finished more than ttl seconds ago."""
+        cutoff = time.time() - self.ttl
+        for meta in list(self._all()):
+            finished = meta.get("finishedAt")
+            if meta["state"] == RUNNING and not self._worker_alive(meta):
+                self.finish(
+                    meta["sessionId"], False, "the pull worker died unexpectedly"
+                )
+            elif finished is not None and finished < cutoff:
+                shutil.rmtree(
+                    self.state_dir.session_dir(meta["sessionId"]), ignore_errors=True
+                )
+
+
+def _is_continuation(byte: int) -> bool:
+    return byte & 0xC0 == 0x80
+
+
+def _complete_utf8_length(chunk: bytes) -> int:
+    """Length of chunk without a UTF-8 character cut off at its end."""
+    end = len(chunk)
+    for back in range(1, min(4, end) + 1):
+        byte = chunk[end - back]
+        if not _is_continuation(byte):
+            lead = back
+            need = (
+                1
+                if byte < 0x80
+                else 2
+                if byte >> 5 == 6
+                else 3
+                if byte >> 4 == 14
+                else 4
+            )
+            return end if need <= lead else end - back
+    return end

@@ -1,0 +1,135 @@
+"""The state directory on tmpfs: ids, atomic JSON files, locks, worker identity.
+
+Every rpcd call is a fresh process, so whatever must outlive a call (pull
+sessions, check jobs, the last result) lives here. Nothing outside this
+directory is ever written, and every name built from caller input is checked
+against ID_PATTERN first.
+"""
+
+import fcntl
+import json
+import os
+import re
+import stat
+import time
+from contextlib import contextmanager
+
+from .errors import InvalidArgument, StateUnavailable
+
+ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+
+
+def new_id() -> str:
+    """Return a fresh 128-bit random id as 32 lowercase hex digits."""
+    return os.urandom(16).hex()
+
+
+def check_id(value, what: str) -> str:
+    """Return value if it is a well-formed id, else raise InvalidArgument."""
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise InvalidArgument(f"{what} must be 32 lowercase hex digits")
+    return value
+
+
+def now() -> float:
+    return round(time.time(), 3)
+
+
+def process_start(pid: int) -> str | None:
+    """Return the kernel's start time of pid (guards against pid reuse).
+
+    None if the process is gone or a zombie.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # fields[0] is the state (field 3); the start time is field 22.
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return fields[19].decode()
+
+
+def process_alive(pid, started) -> bool:
+    """True if pid still runs and is the same process that was recorded."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    return started is not None and process_start(pid) == started
+
+
+class StateDir:
+    """A private (0700) directory with sessions/, jobs/ and a global lock."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.sessions = os.path.join(path, "sessions")
+        self.jobs = os.path.join(path, "jobs")
+
+    def ensure(self) -> "StateDir":
+        """Create the tree if needed and refuse anything that is not ours."""
+        try:
+            os.makedirs(self.path, mode=0o700, exist_ok=True)
+            info = os.lstat(self.path)
+            if not stat.S_ISDIR(info.st_mode):
+                raise StateUnavailable(f"{self.path} is not a directory")
+            if info.st_uid != os.geteuid():
+                raise StateUnavailable(f"{self.path} belongs to another user")
+            if stat.S_IMODE(info.st_mode) != 0o700:
+                os.chmod(self.path, 0o700)
+            for sub in (self.sessions, self.jobs):
+                os.makedirs(sub, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StateUnavailable(f"state directory {self.path}: {exc}") from exc
+        return self
+
+    def session_dir(self, session_id: str) -> str:
+        return os.path.join(self.sessions, check_id(session_id, "sessionId"))
+
+    def job_file(self, job_id: str) -> str:
+        return os.path.join(self.jobs, check_id(job_id, "jobId") + ".json")
+
+    def file(self, name: str) -> str:
+        """A fixed, well-known file directly in the state dir."""
+        return os.path.join(self.path, name)
+
+    @contextmanager
+    def lock(self, path: str | None = None):
+        """Hold an exclusive flock on path (default: the global lock file)."""
+        path = path or self.file("lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StateUnavailable(f"cannot lock {path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def write_json(path: str, value: dict) -> None:
+    """Write value to path atomically: a temp file in the same dir, then rename."""
+    tmp = f"{path}.{os.getpid()}.{new_id()[:8]}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(value, handle, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise StateUnavailable(f"cannot write {path}: {exc}") from exc
+
+
+def read_json(path: str) -> dict | None:
+    """Return the JSON object in path, or None if there is none."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise StateUnavailable(f"cannot read {path}: {exc}") from exc
+    return value if isinstance(value, dict) else None
