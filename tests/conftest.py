@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rpcd_harness import RpcdHarness, plugin_env
 from stack import PodmanStack
+from throttle import ThrottleProxy
 
 
 def _require(tool: str) -> None:
@@ -63,3 +64,14 @@ def rpcd(stack, state_dir):
 @pytest.fixture
 def rpcd_env(stack, state_dir):
     return plugin_env(stack.socket, state_dir)
+
+
+@pytest.fixture
+def proxy(stack, registry):
+    """A pausable, throttleable proxy in front of the registry.
+
+    Images pushed to registry.host are pulled through it as proxy.host/...
+    """
+    throttle = ThrottleProxy(("127.0.0.1", registry.port), port=stack.proxy_ports[0])
+    yield throttle
+    throttle.close()

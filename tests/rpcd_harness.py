@@ -14,6 +14,7 @@
 import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,5 +136,41 @@ def plugin_env(socket: str, state_dir: str, **overrides: str) -> dict:
     env["PODMAN_RPCD_SOCKET"] = socket
     env["PODMAN_RPCD_STATE_DIR"] = state_dir
     env["PODMAN_RPCD_CONFIG"] = "/nonexistent"
+    # `#!/usr/bin/env python3` in the launchers then finds this interpreter
+    # (the venv's, with requests), as /usr/bin/python3 would on a router.
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env.update(overrides)
     return env
+
+
+def wait_for_pull(harness: RpcdHarness, session_id: str, timeout: float = 60) -> dict:
+    """Poll pullStatus until the session completes; return the last reply
+    with the whole output collected across polls."""
+    deadline = time.monotonic() + timeout
+    offset, output = 0, ""
+    while True:
+        reply = harness.reply(
+            "podman.image", "pullStatus", {"sessionId": session_id, "offset": offset}
+        )
+        if "error" in reply and "sessionId" not in reply:
+            raise AssertionError(f"pullStatus failed: {reply}")
+        output += reply["output"]
+        offset = reply["offset"]
+        if reply["complete"] and not reply["output"]:
+            return reply | {"output": output}
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pull {session_id} not complete after {timeout}s")
+        if not reply["output"]:
+            time.sleep(0.1)
+
+
+def wait_for_check(harness: RpcdHarness, job_id: str, timeout: float = 120) -> dict:
+    """Poll checkStatus until the job completes; return its reply."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = harness.reply("podman", "checkStatus", {"jobId": job_id})
+        if reply.get("complete") or "error" in reply and "jobId" not in reply:
+            return reply
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"check {job_id} not complete after {timeout}s")
+        time.sleep(0.1)

@@ -114,6 +114,9 @@ class PodmanStack:
     root: Path
     registries: list[Registry] = field(default_factory=list)
     extra_insecure: list[str] = field(default_factory=list)
+    # Loopback ports reserved for ThrottleProxy instances, trusted as insecure
+    # registries from the start (Podman caches registries.conf).
+    proxy_ports: list[int] = field(default_factory=list)
     service: subprocess.Popen | None = None
 
     @classmethod
@@ -140,23 +143,19 @@ class PodmanStack:
 
     def _write_config(self) -> None:
         hosts = [r.host for r in self.registries] + self.extra_insecure
+        hosts += [f"127.0.0.1:{port}" for port in self.proxy_ports]
         lines = ["unqualified-search-registries = []", ""]
         for host in hosts:
             lines += ["[[registry]]", f'location = "{host}"', "insecure = true", ""]
         (self.root / "registries.conf").write_text("\n".join(lines))
         (self.root / "containers.conf").write_text(CONTAINERS_CONF)
 
-    def add_insecure(self, host: str) -> None:
-        """Trust another host:port as an insecure registry (restarts nothing:
-        Podman re-reads registries.conf on every pull)."""
-        self.extra_insecure.append(host)
-        self._write_config()
-
     # -- lifecycle -----------------------------------------------------------
 
-    def start(self, registries: int = 1) -> "PodmanStack":
+    def start(self, registries: int = 1, proxies: int = 2) -> "PodmanStack":
         for index in range(registries):
             self.registries.append(Registry(self.root / f"reg{index}").start())
+        self.proxy_ports = [free_port() for _ in range(proxies)]
         self._write_config()
         log = open(self.root / "service.log", "ab")
         self.service = subprocess.Popen(
@@ -308,7 +307,8 @@ class PodmanStack:
 
     def create_container(self, name: str, image: str) -> str:
         """Create (never start) a container; returns its id."""
-        return self.podman("create", "--name", name, "--network", "none", image)
+        # Test images have no CMD; the command is never run.
+        return self.podman("create", "--name", name, "--network", "none", image, "/app")
 
     def remove_all_containers(self) -> None:
         self.podman("rm", "-a", "-f", check=False)

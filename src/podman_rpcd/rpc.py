@@ -240,6 +240,9 @@ def call(obj: str, method: str, raw: bytes) -> dict:
         return methods[method][1](Context(), args)
     except RpcdError as exc:
         return exc.to_reply()
+    except ImportError as exc:
+        message = f"a Python module is missing: {exc.name} (is the package complete?)"
+        return {"error": {"code": "internal", "message": message}}
     except Exception:
         _log_exception(obj, method)
         return {

@@ -1,0 +1,289 @@
+"""podman checkUpdates / checkStatus / containers on real Podman and registry."""
+
+import json
+import os
+
+import pytest
+from rpcd_harness import UBUS_TIMEOUT, RpcdHarness, plugin_env, wait_for_check
+from stack import wait_until
+from throttle import ThrottleProxy
+
+from podman_rpcd import state
+
+
+def _snapshot(stack) -> list:
+    """What a check must never change: every container and its image."""
+    found = json.loads(stack.podman("ps", "-a", "--format", "json"))
+    return sorted((c["Id"], c["Names"][0], c["ImageID"], c["State"]) for c in found)
+
+
+def _deploy(stack, host, prefix, count, newer=(), size=20_000):
+    """Publish count images, create one container on each, then publish
+    newer versions for the indices in newer. Returns {name: (ref, old, new)}."""
+    deployed = {}
+    for index in range(count):
+        ref = f"{host}/{prefix}{index}:stable"
+        old = stack.publish(ref, sizes=(size,), seed="v1")
+        stack.pull(ref)
+        stack.create_container(f"{prefix}{index}", ref)
+        deployed[f"{prefix}{index}"] = (ref, old, None)
+    for index in newer:
+        ref, old, _ = deployed[f"{prefix}{index}"]
+        deployed[f"{prefix}{index}"] = (ref, old, stack.publish(ref, seed="v2"))
+    return deployed
+
+
+def _check(rpcd, **args) -> dict:
+    reply = rpcd.reply("podman", "checkUpdates", {"wait": 25, **args})
+    if not reply.get("complete"):
+        reply = wait_for_check(rpcd, reply["jobId"])
+    assert "error" not in reply, reply
+    return reply
+
+
+def _rows(reply) -> dict:
+    return {row["name"]: row for row in reply["results"]}
+
+
+def _job_sessions(state_dir, job_id) -> list:
+    root = os.path.join(state_dir, "sessions")
+    metas = [
+        state.read_json(os.path.join(root, n, "meta.json")) for n in os.listdir(root)
+    ]
+    return [m for m in metas if m["owner"] == f"check:{job_id}"]
+
+
+@pytest.mark.parametrize("count", [1, 4, 5, 11])
+def test_check_updates_finds_exactly_the_newer_images(
+    containers, registry, rpcd, state_dir, uid, count
+):
+    newer = range(0, count, 2)
+    deployed = _deploy(containers, registry.host, f"n{uid}x", count, newer)
+    before = _snapshot(containers)
+
+    reply = _check(rpcd)
+
+    rows = _rows(reply)
+    assert set(rows) == set(deployed)
+    for name, (ref, old, new) in deployed.items():
+        row = rows[name]
+        assert row["image"] == ref
+        assert row["currentImageId"] == old
+        assert row["error"] is None
+        if new:
+            assert row["status"] == "update_available" and row["hasUpdate"] is True
+            assert row["newImageId"] == new
+        else:
+            assert row["status"] == "up_to_date" and row["hasUpdate"] is False
+            assert row["newImageId"] == old
+    assert reply["pulls"] == count
+    assert len(_job_sessions(state_dir, reply["jobId"])) == count
+    assert reply["progress"]["done"] == count
+    assert _snapshot(containers) == before
+
+
+def test_check_updates_pulls_a_shared_image_once(
+    containers, registry, rpcd, state_dir, uid
+):
+    shared = f"{registry.host}/shared{uid}:1"
+    containers.publish(shared)
+    containers.pull(shared)
+    for name in ("web1", "web2", "web3"):
+        containers.create_container(f"{name}{uid}", shared)
+    _deploy(containers, registry.host, f"own{uid}x", 1)
+
+    reply = _check(rpcd)
+
+    sessions = _job_sessions(state_dir, reply["jobId"])
+    assert sorted(s["image"] for s in sessions) == sorted(
+        [shared, f"{registry.host}/own{uid}x0:stable"]
+    )
+    assert reply["pulls"] == 2
+    assert {r["status"] for r in reply["results"]} == {"up_to_date"}
+    assert len(reply["results"]) == 4
+
+
+def test_check_updates_classifies_without_pulling(
+    containers, registry, rpcd, state_dir, uid
+):
+    ref = f"{registry.host}/pin{uid}:1"
+    image_id = containers.publish(ref)
+    containers.pull(ref)
+    digest = containers.registry_digest(ref)
+    containers.create_container(f"pinned{uid}", f"{registry.host}/pin{uid}@{digest}")
+    local = f"localhost/built{uid}:1"
+    containers.podman("tag", ref, local)
+    containers.create_container(f"local{uid}", local)
+    bare = containers.build_image(f"{registry.host}/bare{uid}:x")
+    archive = os.path.join(state_dir, "..", f"bare{uid}.tar")
+    containers.podman(
+        "save", "-o", archive, f"{registry.host}/bare{uid}:x", store="build"
+    )
+    loaded = containers.podman("load", "-q", "-i", archive)
+    os.unlink(archive)
+    containers.podman("untag", f"{registry.host}/bare{uid}:x")
+    containers.create_container(f"bare{uid}", bare)
+    # Newer versions upstream must not matter for any of them.
+    containers.publish(ref, seed="v2")
+
+    reply = _check(rpcd)
+
+    rows = _rows(reply)
+    assert rows[f"pinned{uid}"]["status"] == "pinned"
+    assert rows[f"local{uid}"]["status"] == "local_only"
+    assert rows[f"bare{uid}"]["status"] == "local_only", loaded
+    assert all(
+        r["hasUpdate"] is False and r["newImageId"] is None for r in rows.values()
+    )
+    assert rows[f"pinned{uid}"]["currentImageId"] == image_id
+    assert reply["pulls"] == 0
+    assert _job_sessions(state_dir, reply["jobId"]) == []
+
+
+def test_check_updates_tag_deleted_upstream_is_an_error(
+    containers, registry, rpcd, uid
+):
+    deployed = _deploy(containers, registry.host, f"del{uid}x", 2)
+    containers.delete_upstream(deployed[f"del{uid}x0"][0])
+
+    rows = _rows(_check(rpcd))
+
+    gone = rows[f"del{uid}x0"]
+    assert gone["status"] == "error"
+    assert gone["hasUpdate"] is False
+    assert "manifest unknown" in gone["error"]
+    assert rows[f"del{uid}x1"]["status"] == "up_to_date"
+
+
+def test_check_updates_every_pull_failing(containers, registry, rpcd, uid):
+    deployed = _deploy(containers, registry.host, f"fail{uid}x", 5)
+    for ref, _, _ in deployed.values():
+        containers.delete_upstream(ref)
+
+    reply = _check(rpcd, parallel=2)
+
+    assert [r["status"] for r in reply["results"]] == ["error"] * 5
+    assert all(r["error"] for r in reply["results"])
+    assert reply["pulls"] == 5
+
+
+def test_check_updates_mixed_outcomes_in_one_window(containers, registry, rpcd, uid):
+    deployed = _deploy(containers, registry.host, f"mix{uid}x", 4, newer=[1])
+    containers.delete_upstream(deployed[f"mix{uid}x2"][0])
+    containers.delete_upstream(deployed[f"mix{uid}x3"][0])
+
+    rows = _rows(_check(rpcd, parallel=4))
+
+    statuses = [rows[f"mix{uid}x{i}"]["status"] for i in range(4)]
+    assert statuses == ["up_to_date", "update_available", "error", "error"]
+
+
+def test_check_updates_newer_image_already_local_is_still_an_update(
+    containers, registry, rpcd, uid
+):
+    deployed = _deploy(containers, registry.host, f"loc{uid}x", 1, newer=[0])
+    ref, old, new = deployed[f"loc{uid}x0"]
+    assert containers.pull(ref) == new  # pulled, but the container is not recreated
+
+    row = _rows(_check(rpcd))[f"loc{uid}x0"]
+
+    assert row["status"] == "update_available"
+    assert (row["currentImageId"], row["newImageId"]) == (old, new)
+
+
+def test_check_updates_names_limits_the_check(containers, registry, rpcd, uid):
+    _deploy(containers, registry.host, f"nm{uid}x", 3)
+    reply = _check(rpcd, names=[f"nm{uid}x1"])
+    assert [r["name"] for r in reply["results"]] == [f"nm{uid}x1"]
+    assert reply["pulls"] == 1
+
+
+def test_check_updates_unknown_name_is_not_found(containers, registry, rpcd, uid):
+    _deploy(containers, registry.host, f"un{uid}x", 1)
+    reply = rpcd.reply("podman", "checkUpdates", {"names": ["nosuch"], "wait": 25})
+    assert reply["complete"] is True
+    assert reply["error"]["code"] == "not_found"
+    assert "nosuch" in reply["error"]["message"]
+
+
+def test_check_updates_outlives_rpcd_timeout(containers, registry, proxy, rpcd, uid):
+    deployed = _deploy(containers, proxy.host, f"slow{uid}x", 3, newer=[1])
+    proxy.hold()
+    killed = rpcd.call("podman", "checkUpdates", {"wait": 25}, timeout=2)
+    assert killed.status == UBUS_TIMEOUT  # rpcd would have SIGKILLed the call here
+
+    running = rpcd.reply("podman", "checkStatus")
+    assert running["complete"] is False
+    assert running["progress"]["total"] == 3
+    assert running["progress"]["pulling"]
+    joined = rpcd.reply("podman", "checkUpdates", {"wait": 0})
+    assert joined["jobId"] == running["jobId"] and joined["joined"] is True
+
+    proxy.release()
+    reply = wait_for_check(rpcd, running["jobId"])
+    rows = _rows(reply)
+    assert rows[f"slow{uid}x1"]["status"] == "update_available"
+    assert rows[f"slow{uid}x0"]["status"] == "up_to_date"
+    # The finished result stays readable, with its time.
+    last = rpcd.reply("podman", "checkStatus")
+    assert last["jobId"] == reply["jobId"] and last["finishedAt"] >= last["startedAt"]
+    assert deployed
+
+
+def test_check_updates_window_never_waits_for_a_slow_image(
+    containers, stack, registry, rpcd, uid
+):
+    slow_proxy = ThrottleProxy(("127.0.0.1", registry.port), port=stack.proxy_ports[1])
+    try:
+        _deploy(containers, slow_proxy.host, f"w{uid}slow", 1)
+        _deploy(containers, registry.host, f"w{uid}fast", 3)
+        slow_proxy.hold()
+        reply = rpcd.reply("podman", "checkUpdates", {"parallel": 2, "wait": 0})
+
+        # One slot stays busy with the held pull; the other takes all three
+        # fast images in turn. Batches of two would stall at done == 1.
+        def three_done():
+            status = rpcd.reply("podman", "checkStatus", {"jobId": reply["jobId"]})
+            return status["progress"]["done"] == 3 and status
+
+        status = wait_until(three_done, 60, "three fast pulls")
+        assert status["complete"] is False
+        assert status["progress"]["pulling"] == [
+            f"{slow_proxy.host}/w{uid}slow0:stable"
+        ]
+        slow_proxy.release()
+        final = wait_for_check(rpcd, reply["jobId"])
+        assert {r["status"] for r in final["results"]} == {"up_to_date"}
+    finally:
+        slow_proxy.close()
+
+
+def test_check_updates_podman_down_reports_unreachable(tmp_path):
+    harness = RpcdHarness(plugin_env(str(tmp_path / "gone.sock"), str(tmp_path / "s")))
+    reply = harness.reply("podman", "checkUpdates", {"wait": 25})
+    assert reply["complete"] is True
+    assert reply["error"]["code"] == "podman_unreachable"
+    # The failed check is the last result now, and says so.
+    assert (
+        harness.reply("podman", "checkStatus")["error"]["code"] == "podman_unreachable"
+    )
+
+
+def test_containers_lists_every_container(containers, registry, rpcd, uid):
+    deployed = _deploy(containers, registry.host, f"ls{uid}x", 2)
+    reply = rpcd.reply("podman", "containers")
+    rows = {c["name"]: c for c in reply["containers"]}
+    for name, (ref, old, _) in deployed.items():
+        assert rows[name]["image"] == ref
+        assert rows[name]["imageId"] == old
+        assert rows[name]["running"] is False
+        assert rows[name]["state"] == "created"
+        assert set(rows[name]) == {
+            "id",
+            "name",
+            "image",
+            "imageId",
+            "running",
+            "state",
+            "labels",
+        }

@@ -1,0 +1,162 @@
+"""The rpcd contract: `list`, and a clear JSON error for every kind of bad input."""
+
+import json
+import os
+
+import pytest
+from rpcd_harness import UBUS_OK, RpcdHarness, plugin_env
+
+SID = "0123456789abcdef0123456789abcdef"
+
+
+def test_list_podman_image_signatures(rpcd):
+    table = rpcd.list("podman.image")
+    assert set(table) == {"pullStream", "pullStatus", "pullStop", "inspect"}
+    assert table["pullStatus"] == {"sessionId": "", "offset": 0, "sessions": []}
+
+
+def test_list_podman_signatures(rpcd):
+    table = rpcd.list("podman")
+    assert set(table) == {"containers", "checkUpdates", "checkStatus", "settings"}
+    assert table["checkUpdates"] == {"names": [], "parallel": 4, "wait": 25}
+
+
+def test_list_imports_no_third_party_module(rpcd_env):
+    """`list` and pullStatus run often on a slow CPU: standard library only."""
+    probe = (
+        "import sys, runpy; sys.argv = [sys.argv[1], *sys.argv[2:]];"
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    import subprocess
+
+    from rpcd_harness import LAUNCHER_DIR
+
+    for args, stdin in (
+        (["list"], b""),
+        (["call", "pullStatus"], json.dumps({"sessionId": SID}).encode()),
+    ):
+        code = (
+            "import atexit, sys\n"
+            "atexit.register(lambda: sys.stderr.write(' '.join(sorted(sys.modules))))\n"
+            + probe
+        )
+        proc = subprocess.run(
+            ["python3", "-c", code, str(LAUNCHER_DIR / "podman.image"), *args],
+            input=stdin,
+            capture_output=True,
+            env=rpcd_env,
+            check=False,
+        )
+        loaded = set(proc.stderr.decode().split())
+        assert "podman_rpcd.rpc" in loaded
+        assert not loaded & {"requests", "urllib3", "requests_unixsocket"}, args
+
+
+def test_settings_reports_parallel_pulls(stack, state_dir):
+    env = plugin_env(stack.socket, state_dir, PODMAN_RPCD_PARALLEL_PULLS="2")
+    reply = RpcdHarness(env).reply("podman", "settings")
+    assert reply["parallelPulls"] == 2
+
+
+BAD_CALLS = [
+    # (object, method, stdin, error code)
+    ("podman.image", "pullStream", b"{}", "invalid_argument"),
+    ("podman.image", "pullStream", b'{"image": 5}', "invalid_argument"),
+    ("podman.image", "pullStream", b'{"image": ["a"]}', "invalid_argument"),
+    (
+        "podman.image",
+        "pullStream",
+        b'{"image": "../../etc/passwd"}',
+        "invalid_argument",
+    ),
+    ("podman.image", "pullStream", b'{"image": "x y"}', "invalid_argument"),
+    ("podman.image", "pullStatus", b"{}", "invalid_argument"),
+    ("podman.image", "pullStatus", b'{"sessionId": 12}', "invalid_argument"),
+    ("podman.image", "pullStatus", b'{"sessionId": "../../etc"}', "invalid_argument"),
+    ("podman.image", "pullStatus", b'{"sessionId": "ABCDEF"}', "invalid_argument"),
+    ("podman.image", "pullStatus", b'{"sessions": "x"}', "invalid_argument"),
+    ("podman.image", "pullStatus", b'{"sessions": []}', "invalid_argument"),
+    ("podman.image", "pullStatus", b'{"sessions": [1]}', "invalid_argument"),
+    (
+        "podman.image",
+        "pullStatus",
+        b'{"sessions": [{"sessionId": "/x"}]}',
+        "invalid_argument",
+    ),
+    ("podman.image", "pullStatus", f'{{"sessionId": "{SID}"}}'.encode(), "not_found"),
+    ("podman.image", "pullStop", b"{}", "invalid_argument"),
+    ("podman.image", "pullStop", b'{"sessionId": "../lock"}', "invalid_argument"),
+    ("podman.image", "pullStop", f'{{"sessionId": "{SID}"}}'.encode(), "not_found"),
+    ("podman.image", "inspect", b"{}", "invalid_argument"),
+    ("podman.image", "inspect", b'{"image": true}', "invalid_argument"),
+    ("podman.image", "inspect", b'{"image": "a b"}', "invalid_argument"),
+    (
+        "podman.image",
+        "inspect",
+        b'{"image": "nonexistent.example/none:1"}',
+        "not_found",
+    ),
+    ("podman.image", "nosuch", b"{}", "unknown_method"),
+    ("podman.image", "pullStream", b"not json", "invalid_argument"),
+    ("podman.image", "pullStream", b"[1, 2]", "invalid_argument"),
+    ("podman.image", "pullStream", b"\xff\xfe", "invalid_argument"),
+    ("podman", "checkUpdates", b'{"parallel": 0}', "invalid_argument"),
+    ("podman", "checkUpdates", b'{"parallel": "4"}', "invalid_argument"),
+    ("podman", "checkUpdates", b'{"parallel": true}', "invalid_argument"),
+    ("podman", "checkUpdates", b'{"wait": -1}', "invalid_argument"),
+    ("podman", "checkUpdates", b'{"wait": 3600}', "invalid_argument"),
+    ("podman", "checkUpdates", b'{"names": "web"}', "invalid_argument"),
+    ("podman", "checkUpdates", b'{"names": [1]}', "invalid_argument"),
+    ("podman", "checkUpdates", b'{"names": []}', "invalid_argument"),
+    ("podman", "checkStatus", b'{"jobId": "../../x"}', "invalid_argument"),
+    ("podman", "checkStatus", b'{"jobId": 7}', "invalid_argument"),
+    ("podman", "checkStatus", f'{{"jobId": "{SID}"}}'.encode(), "not_found"),
+    ("podman", "checkStatus", b"{}", "not_found"),
+    ("podman", "containers", b"{{", "invalid_argument"),
+    ("podman", "nosuch", b"{}", "unknown_method"),
+]
+
+
+@pytest.mark.parametrize(("obj", "method", "stdin", "code"), BAD_CALLS)
+def test_call_bad_input_gives_json_error(stack, tmp_path, obj, method, stdin, code):
+    state = tmp_path / "state"
+    harness = RpcdHarness(plugin_env(stack.socket, str(state)))
+    result = harness.call_raw(obj, method, stdin)
+    assert result.status == UBUS_OK, result.stdout
+    assert result.reply["error"]["code"] == code, result.reply
+    assert result.reply["error"]["message"]
+    assert b"Traceback" not in result.stdout
+    # Nothing is ever written beside the state directory.
+    assert sorted(os.listdir(tmp_path)) in ([], ["state"])
+
+
+def test_call_with_podman_down_reports_unreachable(tmp_path):
+    harness = RpcdHarness(plugin_env(str(tmp_path / "no.sock"), str(tmp_path / "s")))
+    reply = harness.reply("podman", "containers")
+    assert reply["error"]["code"] == "podman_unreachable"
+    assert "no.sock" in reply["error"]["message"]
+
+
+def test_call_with_unwritable_state_dir_reports_state_unavailable(stack, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    harness = RpcdHarness(plugin_env(stack.socket, str(blocker / "state")))
+    reply = harness.reply("podman.image", "pullStream", {"image": "example.org/a:1"})
+    assert reply["error"]["code"] == "state_unavailable"
+    assert blocker.read_text() == "not a directory"
+
+
+def test_call_with_bad_config_reports_config_invalid(stack, tmp_path):
+    env = plugin_env(stack.socket, str(tmp_path), PODMAN_RPCD_PARALLEL_PULLS="many")
+    reply = RpcdHarness(env).reply("podman", "settings")
+    assert reply["error"]["code"] == "config_invalid"
+
+
+def test_main_without_arguments_prints_json_error(rpcd):
+    result = rpcd.call_raw("podman", "", b"")
+    assert result.reply["error"]["code"] in ("invalid_argument", "unknown_method")
+
+
+def test_state_dir_is_private(rpcd, state_dir):
+    rpcd.reply("podman.image", "pullStatus", {"sessionId": SID})
+    assert os.stat(state_dir).st_mode & 0o777 == 0o700
