@@ -169,7 +169,7 @@ def wait_for_check(harness: RpcdHarness, job_id: str, timeout: float = 120) -> d
     deadline = time.monotonic() + timeout
     while True:
         reply = harness.reply("podman", "checkStatus", {"jobId": job_id})
-        if reply.get("complete") or "error" in reply and "jobId" not in reply:
+        if reply.get("complete") or ("error" in reply and "jobId" not in reply):
             return reply
         if time.monotonic() > deadline:
             raise TimeoutError(f"check {job_id} not complete after {timeout}s")

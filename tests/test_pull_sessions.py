@@ -220,3 +220,16 @@ def test_session_ids_are_checked_before_any_path(state_dir):
     for bad in ("../x", "a" * 31, "A" * 32, "a" * 32 + "/.."):
         with pytest.raises(InvalidArgument):
             store.meta(bad)
+
+
+def test_pull_stalled_registry_gives_up_after_pull_timeout(
+    stack, registry, proxy, rpcd_env, uid
+):
+    from rpcd_harness import RpcdHarness
+
+    harness = RpcdHarness(rpcd_env | {"PODMAN_RPCD_PULL_TIMEOUT": "5"})
+    stack.publish(f"{registry.host}/stall{uid}:1")
+    proxy.hold()
+    reply = wait_for_pull(harness, _start(harness, f"{proxy.host}/stall{uid}:1"))
+    assert reply["success"] is False
+    assert "stalled: nothing from Podman for 5 s" in reply["error"]

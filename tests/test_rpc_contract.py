@@ -1,10 +1,11 @@
 """The rpcd contract: `list`, and a clear JSON error for every kind of bad input."""
 
-import json
 import os
+import subprocess
+import sys
 
 import pytest
-from rpcd_harness import UBUS_OK, RpcdHarness, plugin_env
+from rpcd_harness import LAUNCHER_DIR, UBUS_OK, RpcdHarness, plugin_env
 
 SID = "0123456789abcdef0123456789abcdef"
 
@@ -21,35 +22,29 @@ def test_list_podman_signatures(rpcd):
     assert table["checkUpdates"] == {"names": [], "parallel": 4, "wait": 25}
 
 
-def test_list_imports_no_third_party_module(rpcd_env):
+@pytest.mark.parametrize(
+    ("argv", "stdin"),
+    [(["list"], b""), (["call", "pullStatus"], f'{{"sessionId":"{SID}"}}'.encode())],
+)
+def test_hot_paths_import_no_third_party_module(rpcd_env, argv, stdin):
     """`list` and pullStatus run often on a slow CPU: standard library only."""
-    probe = (
-        "import sys, runpy; sys.argv = [sys.argv[1], *sys.argv[2:]];"
-        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    code = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: sys.stderr.write(' '.join(sys.modules)))\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
     )
-    import subprocess
-
-    from rpcd_harness import LAUNCHER_DIR
-
-    for args, stdin in (
-        (["list"], b""),
-        (["call", "pullStatus"], json.dumps({"sessionId": SID}).encode()),
-    ):
-        code = (
-            "import atexit, sys\n"
-            "atexit.register(lambda: sys.stderr.write(' '.join(sorted(sys.modules))))\n"
-            + probe
-        )
-        proc = subprocess.run(
-            ["python3", "-c", code, str(LAUNCHER_DIR / "podman.image"), *args],
-            input=stdin,
-            capture_output=True,
-            env=rpcd_env,
-            check=False,
-        )
-        loaded = set(proc.stderr.decode().split())
-        assert "podman_rpcd.rpc" in loaded
-        assert not loaded & {"requests", "urllib3", "requests_unixsocket"}, args
+    launcher = str(LAUNCHER_DIR / "podman.image")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, launcher, *argv],
+        input=stdin,
+        capture_output=True,
+        env=rpcd_env,
+        check=False,
+    )
+    loaded = set(proc.stderr.decode().split())
+    assert "podman_rpcd.rpc" in loaded
+    assert not loaded & {"requests", "urllib3", "requests_unixsocket", "logging"}
 
 
 def test_settings_reports_parallel_pulls(stack, state_dir):

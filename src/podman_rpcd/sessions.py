@@ -183,7 +183,9 @@ class SessionStore:
             if self._still_running(session_id):
                 self._signal_worker(meta, signal.SIGKILL)
         self.finish(session_id, success=False, error="stopped on request")
-        return self._reply(self.meta(session_id), "", 0)
+        reply = self._reply(self.meta(session_id), "", 0)
+        del reply["output"], reply["offset"]
+        return reply
 
     def _still_running(self, session_id: str) -> bool:
         meta = self.meta(session_id)

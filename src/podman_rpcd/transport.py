@@ -4,6 +4,7 @@ Only worker processes and the slower methods import this module: importing
 requests costs seconds on a router CPU, so the polling paths never do.
 """
 
+import errno
 import json
 import logging
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from urllib.parse import quote
 
 import requests
 import requests_unixsocket
+import urllib3
 
 from .errors import NotFound, PodmanError, PodmanUnreachable
 
@@ -41,6 +43,11 @@ class PodmanClient:
                 f"Podman at {self.socket_path} stopped answering during {what}"
             ) from exc
         except requests.exceptions.ConnectionError as exc:
+            if _caused_by(exc, urllib3.exceptions.ReadTimeoutError):
+                # A streamed read that timed out surfaces as ConnectionError.
+                raise PodmanError(
+                    f"{what} stalled: nothing from Podman for {self.pull_timeout} s"
+                ) from exc
             raise PodmanUnreachable(
                 f"cannot reach Podman at {self.socket_path} ({what}): {_reason(exc)}"
             ) from exc
@@ -110,19 +117,38 @@ class PodmanClient:
                     yield message
 
 
-def _reason(exc: Exception) -> str:
-    """The innermost useful message of a requests exception chain."""
-    while exc.__context__ is not None and not str(exc):
-        exc = exc.__context__
-    text = str(exc)
-    for marker in ("FileNotFoundError", "ConnectionRefusedError", "PermissionError"):
-        if marker in text:
-            return {
-                "FileNotFoundError": "no such socket",
-                "ConnectionRefusedError": "connection refused",
-                "PermissionError": "permission denied",
-            }[marker]
-    return text
+_ERRNO_TEXT = {
+    errno.ENOENT: "no such socket (is the Podman service running?)",
+    errno.ECONNREFUSED: "connection refused (is the Podman service running?)",
+    errno.EACCES: "permission denied",
+}
+
+
+def _chain(exc: BaseException):
+    """Every exception behind exc: causes, contexts, urllib3 reasons, args."""
+    pending, seen = [exc], set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.append(current.__cause__)
+        pending.append(current.__context__)
+        pending.append(getattr(current, "reason", None))
+        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+
+
+def _caused_by(exc: BaseException, kind: type) -> bool:
+    return any(isinstance(current, kind) for current in _chain(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    """The most telling message in a requests/urllib3 exception chain."""
+    for current in _chain(exc):
+        if isinstance(current, OSError) and current.errno in _ERRNO_TEXT:
+            return _ERRNO_TEXT[current.errno]
+    return str(exc)
 
 
 def _api_error(response, what: str) -> PodmanError:
