@@ -5,7 +5,6 @@ Parsed by hand (no `uci` binary, no libuci binding) because `list` and
 """
 
 import os
-import re
 
 from .errors import ConfigInvalid
 
@@ -22,11 +21,6 @@ OPTIONS = {
     "session_ttl": ("PODMAN_RPCD_SESSION_TTL", "3600", (60, 7 * 86400)),
 }
 
-_LINE = re.compile(
-    r"""^\s*(config|option)\s+([A-Za-z0-9_-]+)"""
-    r"""(?:\s+(?:'([^']*)'|"([^"]*)"|(\S+)))?\s*(?:\#.*)?$"""
-)
-
 
 class Settings:
     """Resolved, validated settings."""
@@ -42,18 +36,53 @@ class Settings:
         return {env: str(getattr(self, name)) for name, (env, _, _) in OPTIONS.items()}
 
 
+def _tokens(line: str) -> list[str]:
+    """Split a UCI line into words; quotes group, # starts a comment.
+
+    Hand-written rather than shlex or re: this runs on every call.
+    """
+    words: list[str] = []
+    index, length = 0, len(line)
+    while index < length:
+        char = line[index]
+        if char in " \t":
+            index += 1
+        elif char == "#":
+            break
+        elif char in "'\"":
+            close = line.find(char, index + 1)
+            if close < 0:
+                raise ValueError("unclosed quote")
+            words.append(line[index + 1 : close])
+            index = close + 1
+        else:
+            end = index
+            while end < length and line[end] not in " \t#'\"":
+                end += 1
+            words.append(line[index:end])
+            index = end
+    return words
+
+
 def parse_uci(text: str, section_type: str = "podman-rpcd") -> dict:
     """Return the options of the first `config <section_type>` section."""
     options: dict = {}
     in_section = seen = False
     for number, raw in enumerate(text.splitlines(), 1):
-        if not raw.strip() or raw.lstrip().startswith("#"):
+        try:
+            words = _tokens(raw)
+        except ValueError:
+            words = None
+        if words == []:
             continue
-        match = _LINE.match(raw)
-        if not match:
+        if (
+            not words
+            or words[0] not in ("config", "option")
+            or not 2 <= len(words) <= 3
+        ):
             raise ConfigInvalid(f"config line {number} is not UCI syntax: {raw!r}")
-        keyword, name = match.group(1), match.group(2)
-        value = next((g for g in match.group(3, 4, 5) if g is not None), "")
+        keyword, name = words[0], words[1]
+        value = words[2] if len(words) == 3 else ""
         if keyword == "config":
             in_section = name == section_type and not seen
             seen = seen or in_section

@@ -60,7 +60,7 @@ class JobStore:
 
     def _running_job(self) -> str | None:
         pointer = state.read_json(self.current)
-        if not pointer or not state.ID_PATTERN.fullmatch(str(pointer.get("jobId"))):
+        if not pointer or not state.is_id(pointer.get("jobId")):
             return None
         record = state.read_json(self.state_dir.job_file(pointer["jobId"]))
         if record and not record.get("complete") and self._alive(record):
@@ -135,7 +135,7 @@ class JobStore:
         cutoff = time.time() - self.ttl
         for name in os.listdir(self.state_dir.jobs):
             job_id = name.removesuffix(".json")
-            if not state.ID_PATTERN.fullmatch(job_id) or name == job_id:
+            if not state.is_id(job_id) or name == job_id:
                 continue
             record = state.read_json(self.state_dir.job_file(job_id))
             if (

@@ -17,10 +17,9 @@ exit code. `list`, `pullStatus` and `settings` import only the standard
 library: they run often, on a slow CPU.
 """
 
-import json
 import sys
 
-from . import config, state
+from . import config, state, wire
 from .errors import InvalidArgument, RpcdError, UnknownMethod
 
 MAX_STDIN = 64 * 1024
@@ -220,7 +219,7 @@ def read_args(raw: bytes) -> dict:
     if len(raw) > MAX_STDIN:
         raise InvalidArgument(f"arguments larger than {MAX_STDIN} bytes")
     text = raw.decode("utf-8", errors="strict") if raw.strip() else "{}"
-    args = json.loads(text)
+    args = wire.loads(text)
     if not isinstance(args, dict):
         raise InvalidArgument("arguments must be a JSON object")
     args.pop("ubus_rpc_session", None)
@@ -274,6 +273,6 @@ def main(obj: str, argv: list[str]) -> int:
                 "message": "usage: list | call METHOD",
             }
         }
-    sys.stdout.write(json.dumps(reply, separators=(",", ":")))
+    sys.stdout.write(wire.dumps(reply))
     sys.stdout.flush()
     return 0

@@ -9,8 +9,6 @@ This module is on the polling path: standard library only.
 """
 
 import os
-import shutil
-import signal
 import time
 
 from . import state
@@ -170,6 +168,8 @@ class SessionStore:
 
     def stop(self, session_id: str) -> dict:
         """End a stream session's worker; Podman cancels the pull when it goes."""
+        import signal
+
         meta = self.meta(session_id)
         if meta["state"] == RUNNING and meta["owner"] != "stream":
             raise InvalidArgument(
@@ -207,7 +207,7 @@ class SessionStore:
         except FileNotFoundError:
             return
         for name in names:
-            if state.ID_PATTERN.fullmatch(name):
+            if state.is_id(name):
                 try:
                     yield self.meta(name)
                 except NotFound:
@@ -222,6 +222,8 @@ class SessionStore:
 
     def prune(self) -> None:
         """Delete sessions that finished more than ttl seconds ago."""
+        import shutil
+
         cutoff = time.time() - self.ttl
         for meta in list(self._all()):
             finished = meta.get("finishedAt")

@@ -3,20 +3,18 @@
 Every rpcd call is a fresh process, so whatever must outlive a call (pull
 sessions, check jobs, the last result) lives here. Nothing outside this
 directory is ever written, and every name built from caller input is checked
-against ID_PATTERN first.
+with is_id() first.
 """
 
 import fcntl
-import json
 import os
-import re
 import stat
 import time
-from contextlib import contextmanager
 
+from . import wire
 from .errors import InvalidArgument, StateUnavailable
 
-ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+_HEX = frozenset("0123456789abcdef")
 
 
 def new_id() -> str:
@@ -24,9 +22,14 @@ def new_id() -> str:
     return os.urandom(16).hex()
 
 
+def is_id(value) -> bool:
+    """True for exactly 32 lowercase hex digits (no regex: hot path)."""
+    return isinstance(value, str) and len(value) == 32 and _HEX.issuperset(value)
+
+
 def check_id(value, what: str) -> str:
     """Return value if it is a well-formed id, else raise InvalidArgument."""
-    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+    if not is_id(value):
         raise InvalidArgument(f"{what} must be 32 lowercase hex digits")
     return value
 
@@ -93,19 +96,31 @@ class StateDir:
         """A fixed, well-known file directly in the state dir."""
         return os.path.join(self.path, name)
 
-    @contextmanager
-    def lock(self, path: str | None = None):
-        """Hold an exclusive flock on path (default: the global lock file)."""
-        path = path or self.file("lock")
+    def lock(self, path: str | None = None) -> "FileLock":
+        """An exclusive flock on path (default: the global lock file)."""
+        return FileLock(path or self.file("lock"))
+
+
+class FileLock:
+    """`with FileLock(path):` holds an exclusive flock (contextlib is costly)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> "FileLock":
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
         except OSError as exc:
-            raise StateUnavailable(f"cannot lock {path}: {exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+            if self.fd >= 0:
+                os.close(self.fd)
+            raise StateUnavailable(f"cannot lock {self.path}: {exc}") from exc
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        os.close(self.fd)
+        self.fd = -1
 
 
 def write_json(path: str, value: dict) -> None:
@@ -113,7 +128,7 @@ def write_json(path: str, value: dict) -> None:
     tmp = f"{path}.{os.getpid()}.{new_id()[:8]}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(value, handle, separators=(",", ":"))
+            handle.write(wire.dumps(value))
         os.replace(tmp, path)
     except OSError as exc:
         try:
@@ -127,7 +142,7 @@ def read_json(path: str) -> dict | None:
     """Return the JSON object in path, or None if there is none."""
     try:
         with open(path, encoding="utf-8") as handle:
-            value = json.load(handle)
+            value = wire.loads(handle.read())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
