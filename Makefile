@@ -21,7 +21,7 @@ all: test
 deps:
 	sh scripts/install-deps.sh
 
-$(VPY): requirements-dev.txt
+$(VPY): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $(VPY)
@@ -48,8 +48,8 @@ bench: deps venv
 package: venv
 	$(VPY) openwrt-package/build_ipk.py --out dist
 
-install:
-	$(PYTHON) openwrt-package/build_ipk.py --install "$(DESTDIR)"
+install: venv
+	$(VPY) openwrt-package/build_ipk.py --install "$(DESTDIR)"
 
 serve: deps venv
 	$(VPY) tests/browser/serve.py
