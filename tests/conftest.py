@@ -1,6 +1,8 @@
 """Shared fixtures: a real Podman service, a real registry, a state dir, rpcd."""
 
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -13,6 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rpcd_harness import RpcdHarness, plugin_env
 from stack import PodmanStack
 from throttle import ThrottleProxy
+
+ROOT = Path(__file__).resolve().parent.parent
+# OpenWrt 25.12 ships Python 3.13; this machine kind has it under pyenv.
+PYTHON313 = ["/root/.pyenv/versions/3.13.0/bin/python3", "python3.13"]
 
 
 def _require(tool: str) -> None:
@@ -75,3 +81,29 @@ def proxy(stack, registry):
     throttle = ThrottleProxy(("127.0.0.1", registry.port), port=stack.proxy_ports[0])
     yield throttle
     throttle.close()
+
+
+def _runs(python: str) -> bool:
+    """True if python exists and starts (a pyenv shim may exist but refuse)."""
+    if not os.path.exists(python):
+        return False
+    return subprocess.run([python, "-c", "pass"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def python313():
+    """A Python 3.13 venv with the runtime pins, made once in .venv313."""
+    found = [shutil.which(c) or c for c in PYTHON313]
+    interpreter = next((p for p in found if _runs(p)), None)
+    if interpreter is None:
+        pytest.skip("no Python 3.13 on this machine")
+    venv = ROOT / ".venv313"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([interpreter, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+            + ["-r", str(ROOT / "requirements.txt")],
+            check=True,
+        )
+    return str(python)

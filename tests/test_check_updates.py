@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 
 import pytest
 from rpcd_harness import UBUS_TIMEOUT, RpcdHarness, plugin_env, wait_for_check
@@ -287,3 +288,45 @@ def test_containers_lists_every_container(containers, registry, rpcd, uid):
             "state",
             "labels",
         }
+
+
+def test_check_worker_killed_is_reported_failed(
+    containers, proxy, rpcd, state_dir, uid
+):
+    _deploy(containers, proxy.host, f"kill{uid}x", 1)
+    proxy.hold()
+    started = rpcd.reply("podman", "checkUpdates", {"wait": 0})
+    wait_until(
+        lambda: rpcd.reply("podman", "checkStatus")["progress"]["pulling"],
+        30,
+        "the held pull to start",
+    )
+    job = state.read_json(os.path.join(state_dir, "jobs", started["jobId"] + ".json"))
+    os.kill(job["pid"], signal.SIGKILL)
+
+    reply = wait_for_check(rpcd, started["jobId"], timeout=10)
+
+    assert reply["complete"] is True
+    assert reply["error"] == {"code": "internal", "message": "the check worker died"}
+    (session,) = _job_sessions(state_dir, started["jobId"])
+    status = rpcd.reply(
+        "podman.image", "pullStatus", {"sessionId": session["sessionId"]}
+    )
+    assert status["complete"] is True and "died" in status["error"]
+    # A new check starts afresh instead of joining the dead one.
+    proxy.release()
+    fresh = _check(rpcd)
+    assert fresh["jobId"] != started["jobId"] and fresh["joined"] is False
+
+
+def test_finished_jobs_expire_but_last_result_stays(state_dir):
+    from podman_rpcd.jobs import JobStore
+
+    jobs = JobStore(state.StateDir(state_dir).ensure(), ttl=60)
+    record = {"jobId": state.new_id(), "complete": True, "startedAt": 1.0}
+    jobs.save(record | {"finishedAt": 2.0}, final=True)
+    with jobs.state_dir.lock():
+        jobs.prune()
+    assert not os.path.exists(jobs.state_dir.job_file(record["jobId"]))
+    assert jobs.get(record["jobId"])["finishedAt"] == 2.0
+    assert jobs.latest()["jobId"] == record["jobId"]
