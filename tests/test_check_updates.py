@@ -330,3 +330,61 @@ def test_finished_jobs_expire_but_last_result_stays(state_dir):
     assert not os.path.exists(jobs.state_dir.job_file(record["jobId"]))
     assert jobs.get(record["jobId"])["finishedAt"] == 2.0
     assert jobs.latest()["jobId"] == record["jobId"]
+
+
+def test_check_start_failure_is_a_finished_job(state_dir):
+    from podman_rpcd.jobs import JobStore
+
+    jobs = JobStore(state.StateDir(state_dir).ensure())
+
+    def cannot_spawn(job_id):
+        raise OSError(2, "No such file or directory", "/usr/bin/python3")
+
+    job_id, joined = jobs.start_or_join(None, 4, cannot_spawn)
+    reply = jobs.get(job_id)
+    assert (joined, reply["complete"]) == (False, True)
+    assert reply["error"]["code"] == "internal"
+    assert "/usr/bin/python3" in reply["error"]["message"]
+    # The next check starts afresh rather than joining the one that never ran.
+    assert jobs.start_or_join(None, 4, lambda jid: os.getpid())[1] is False
+
+
+def test_check_one_image_failing_to_start_spares_the_rest(
+    containers, registry, state_dir, uid
+):
+    from podman_rpcd.check import CheckRun
+    from podman_rpcd.errors import StateUnavailable
+    from podman_rpcd.jobs import JobStore
+    from podman_rpcd.sessions import SessionStore
+    from podman_rpcd.transport import PodmanClient
+
+    deployed = _deploy(containers, registry.host, f"sp{uid}x", 3, newer=[2])
+    broken_ref = deployed[f"sp{uid}x0"][0]
+
+    class FullStateDir(SessionStore):
+        def create(self, image, owner, cap=None):
+            if image == broken_ref:
+                raise StateUnavailable("no space left on device")
+            return super().create(image, owner, cap)
+
+    state_root = state.StateDir(state_dir).ensure()
+    record = {
+        "jobId": state.new_id(),
+        "complete": False,
+        "names": sorted(deployed),
+        "parallel": 2,
+        "progress": {"total": 0, "done": 0, "pulling": []},
+    }
+    result = CheckRun(
+        record,
+        JobStore(state_root),
+        FullStateDir(state_root),
+        lambda: PodmanClient(containers.socket),
+    ).run()
+
+    rows = _rows(result)
+    assert rows[f"sp{uid}x0"]["status"] == "error"
+    assert rows[f"sp{uid}x0"]["error"] == "no space left on device"
+    assert rows[f"sp{uid}x1"]["status"] == "up_to_date"
+    assert rows[f"sp{uid}x2"]["status"] == "update_available"
+    assert result["progress"] == {"total": 3, "done": 3, "pulling": []}

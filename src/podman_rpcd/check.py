@@ -138,23 +138,30 @@ class CheckRun:
         return self.record
 
     def _pull(self, image: str) -> PullOutcome:
-        session_id = self.sessions.create(image, owner=f"check:{self.record['jobId']}")
-        self.sessions.set_worker(session_id, os.getpid())
         with self.lock:
             self.record["progress"]["pulling"].append(image)
             self._save()
         try:
-            outcome = run_pull(self.client_factory(), self.sessions, session_id, image)
+            outcome = self._pull_in_session(image)
         except Exception as exc:
-            log.exception("pull of %s crashed", image)
-            self.sessions.finish(session_id, False, "the pull crashed")
-            outcome = PullOutcome(False, f"the pull crashed: {exc}")
+            # One image's trouble (even a full state dir) never stops the rest.
+            log.exception("pull of %s failed", image)
+            outcome = PullOutcome(False, getattr(exc, "message", "") or repr(exc))
         with self.lock:
             progress = self.record["progress"]
             progress["pulling"].remove(image)
             progress["done"] += 1
             self._save()
         return outcome
+
+    def _pull_in_session(self, image: str) -> PullOutcome:
+        session_id = self.sessions.create(image, owner=f"check:{self.record['jobId']}")
+        self.sessions.set_worker(session_id, os.getpid())
+        try:
+            return run_pull(self.client_factory(), self.sessions, session_id, image)
+        except Exception:
+            self.sessions.finish(session_id, False, "the pull crashed")
+            raise
 
     def _progress(self, **changes) -> None:
         with self.lock:

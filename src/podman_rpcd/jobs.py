@@ -51,7 +51,16 @@ class JobStore:
             }
             state.write_json(self.state_dir.job_file(job_id), record)
             state.write_json(self.current, {"jobId": job_id})
-            pid = spawn(job_id)
+            try:
+                pid = spawn(job_id)
+            except OSError as exc:
+                record.update(
+                    complete=True,
+                    finishedAt=state.now(),
+                    error={"code": "internal", "message": f"cannot start: {exc}"},
+                )
+                self.save(record, final=True)
+                return job_id, False
             # The worker only writes the file after it has read it, and it
             # reads it only once it holds this lock: no lost update.
             record["pid"], record["pidStart"] = pid, state.process_start(pid)
