@@ -113,8 +113,10 @@ def main() -> int:
         print(json.dumps(reply, indent=2))
         return 0
     finally:
-        step("stopping the registry and Podman, removing the temp dir")
-        stack.stop()
+        try:
+            step("stopping the registry and Podman, removing the temp dir")
+        finally:
+            stack.stop()  # even when stdout is gone (`make demo | head`)
 
 
 if __name__ == "__main__":

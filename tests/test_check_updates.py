@@ -308,6 +308,8 @@ def test_check_worker_killed_is_reported_failed(
 
     assert reply["complete"] is True
     assert reply["error"] == {"code": "internal", "message": "the check worker died"}
+    assert reply["progress"]["pulling"] == []
+    assert rpcd.reply("podman", "checkStatus")["jobId"] == started["jobId"]
     (session,) = _job_sessions(state_dir, started["jobId"])
     status = rpcd.reply(
         "podman.image", "pullStatus", {"sessionId": session["sessionId"]}
@@ -324,7 +326,7 @@ def test_finished_jobs_expire_but_last_result_stays(state_dir):
 
     jobs = JobStore(state.StateDir(state_dir).ensure(), ttl=60)
     record = {"jobId": state.new_id(), "complete": True, "startedAt": 1.0}
-    jobs.save(record | {"finishedAt": 2.0}, final=True)
+    jobs.finish(record | {"finishedAt": 2.0})
     with jobs.state_dir.lock():
         jobs.prune()
     assert not os.path.exists(jobs.state_dir.job_file(record["jobId"]))
@@ -388,3 +390,75 @@ def test_check_one_image_failing_to_start_spares_the_rest(
     assert rows[f"sp{uid}x1"]["status"] == "up_to_date"
     assert rows[f"sp{uid}x2"]["status"] == "update_available"
     assert result["progress"] == {"total": 3, "done": 3, "pulling": []}
+
+
+def test_check_updates_joins_only_a_job_that_covers_the_names(
+    containers, proxy, rpcd, uid
+):
+    _deploy(containers, proxy.host, f"jn{uid}x", 2)
+    proxy.hold()
+    first = rpcd.reply("podman", "checkUpdates", {"names": [f"jn{uid}x0"], "wait": 0})
+
+    same = rpcd.reply("podman", "checkUpdates", {"names": [f"jn{uid}x0"], "wait": 0})
+    other = rpcd.reply("podman", "checkUpdates", {"names": [f"jn{uid}x1"], "wait": 0})
+    everything = rpcd.reply("podman", "checkUpdates", {"wait": 0})
+
+    assert (same["jobId"], same["joined"]) == (first["jobId"], True)
+    assert (
+        other["error"]["code"] == "busy" and first["jobId"] in other["error"]["message"]
+    )
+    assert everything["error"]["code"] == "busy"
+    proxy.release()
+    assert [r["name"] for r in wait_for_check(rpcd, first["jobId"])["results"]] == [
+        f"jn{uid}x0"
+    ]
+
+
+def test_check_updates_parallel_above_the_setting_is_refused(stack, state_dir):
+    env = plugin_env(stack.socket, state_dir, PODMAN_RPCD_PARALLEL_PULLS="2")
+    reply = RpcdHarness(env).reply("podman", "checkUpdates", {"parallel": 3})
+    assert reply["error"]["code"] == "invalid_argument"
+    assert "from 1 to 2" in reply["error"]["message"]
+
+
+def test_check_pulls_wait_for_a_free_slot_under_the_cap(
+    containers, registry, proxy, rpcd_env, state_dir, uid
+):
+    harness = RpcdHarness(rpcd_env | {"PODMAN_RPCD_PARALLEL_PULLS": "1"})
+    containers.publish(f"{registry.host}/capheld{uid}:1")
+    _deploy(containers, registry.host, f"capchk{uid}x", 1, newer=[0])
+    proxy.hold()
+    streams = [
+        harness.reply(
+            "podman.image", "pullStream", {"image": f"{proxy.host}/capheld{uid}:1"}
+        )
+        for _ in range(2)
+    ]
+    assert all("sessionId" in s for s in streams)  # the cap of 2 is now full
+
+    waiting = harness.reply("podman", "checkUpdates", {"wait": 1})
+    assert waiting["complete"] is False
+    assert _job_sessions(state_dir, waiting["jobId"]) == []  # no slot, no pull
+
+    harness.reply("podman.image", "pullStop", {"sessionId": streams[0]["sessionId"]})
+    reply = wait_for_check(harness, waiting["jobId"])
+    assert [r["status"] for r in reply["results"]] == ["update_available"]
+
+
+def test_check_finish_waits_for_the_global_lock(state_dir):
+    """Clearing current-job.json races with a new check unless it is locked."""
+    import threading
+
+    from podman_rpcd.jobs import JobStore
+
+    jobs = JobStore(state.StateDir(state_dir).ensure())
+    record = {"jobId": state.new_id(), "complete": True, "progress": {}}
+    state.write_json(jobs.current, {"jobId": record["jobId"]})
+    finisher = threading.Thread(target=jobs.finish, args=(record,))
+    with jobs.state_dir.lock():
+        finisher.start()
+        finisher.join(timeout=0.5)
+        assert finisher.is_alive()  # blocked on our lock
+        assert os.path.exists(jobs.current)
+    finisher.join(timeout=10)
+    assert not os.path.exists(jobs.current)

@@ -11,6 +11,7 @@ config other 'x'
 	option parallel_pulls '9'
 
 config podman-rpcd 'main'
+	list extra 'ignored'
 	option socket '/run/p.sock'
 	option parallel_pulls "2"
 	option session_ttl 120  # trailing comment

@@ -233,3 +233,101 @@ def test_pull_stalled_registry_gives_up_after_pull_timeout(
     reply = wait_for_pull(harness, _start(harness, f"{proxy.host}/stall{uid}:1"))
     assert reply["success"] is False
     assert "stalled: nothing from Podman for 5 s" in reply["error"]
+
+
+def _dead_pid() -> int:
+    """A pid that has certainly exited (and been reaped)."""
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_pull_status_multi_shares_one_output_budget(rpcd, state_dir):
+    from podman_rpcd.sessions import MAX_REPLY_OUTPUT
+
+    store = SessionStore(state.StateDir(state_dir).ensure())
+    polls = []
+    for _ in range(64):
+        session_id = store.create("example.org/a:1", owner="stream")
+        store.set_worker(session_id, os.getpid())
+        store.append(session_id, "x" * 40_000)
+        polls.append({"sessionId": session_id, "offset": 0})
+
+    result = rpcd.call("podman.image", "pullStatus", {"sessions": polls})
+
+    total = sum(len(entry["output"]) for entry in result.reply["sessions"])
+    assert total <= MAX_REPLY_OUTPUT
+    assert len(result.stdout) < 400_000  # far below ubus's ~1 MiB message limit
+    assert all(
+        entry["offset"] == MAX_REPLY_OUTPUT // 64 for entry in result.reply["sessions"]
+    )
+
+
+def test_prune_survives_damaged_sessions(rpcd, state_dir):
+    store = SessionStore(state.StateDir(state_dir).ensure(), ttl=60)
+    damaged = store.create("example.org/a:1", owner="stream")
+    meta_path = os.path.join(state_dir, "sessions", damaged, "meta.json")
+    with open(meta_path, "w") as handle:
+        handle.write("garbage")
+    old = store.create("example.org/b:1", owner="stream")
+    store.set_worker(old, _dead_pid())
+    store._update(old, lambda m: m.update(createdAt=1.0), only_running=False)
+
+    reply = rpcd.reply("podman.image", "pullStream", {"image": "127.0.0.1:1/c:1"})
+
+    assert "sessionId" in reply, reply
+    assert not os.path.exists(os.path.join(state_dir, "sessions", old))
+    # The damaged one goes too once it is older than the ttl.
+    os.utime(os.path.dirname(meta_path), (1.0, 1.0))
+    with store.state_dir.lock():
+        store.prune()
+    assert not os.path.exists(os.path.dirname(meta_path))
+
+
+def test_full_state_dir_heals_once_sessions_expire(rpcd_env, stack, tmp_path):
+    import subprocess
+
+    from rpcd_harness import RpcdHarness
+
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)]
+    ).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        state_dir = str(mount / "state")
+        store = SessionStore(state.StateDir(state_dir).ensure(), ttl=60)
+        expired = store.create("example.org/a:1", owner="stream")
+        store.set_worker(expired, _dead_pid())
+        store._update(expired, lambda m: m.update(createdAt=1.0), only_running=False)
+        store.append(expired, "x" * 200_000)  # what fills the disk is an old pull
+        filler = mount / "filler"
+        with open(filler, "wb") as handle:
+            try:
+                handle.write(b"\0" * 1_000_000)
+            except OSError:
+                pass
+        harness = RpcdHarness(rpcd_env | {"PODMAN_RPCD_STATE_DIR": state_dir})
+
+        reply = harness.reply(
+            "podman.image", "pullStream", {"image": "127.0.0.1:1/c:1"}
+        )
+
+        # The expired session was pruned first, which freed room for the new one.
+        assert "sessionId" in reply, reply
+        assert not os.path.exists(os.path.join(state_dir, "sessions", expired))
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_podman_hung_is_reported_before_luci_gives_up(stack, rpcd):
+    os.kill(stack.service.pid, signal.SIGSTOP)
+    try:
+        result = rpcd.call("podman", "containers", timeout=19)
+    finally:
+        os.kill(stack.service.pid, signal.SIGCONT)
+    assert result.reply["error"]["code"] == "podman_unreachable"
+    assert "stopped answering" in result.reply["error"]["message"]

@@ -59,6 +59,8 @@ def test_pullable_accepts(ref):
         "-nginx",
         "nginx:",
         "nginx@sha256:short",
+        "127.0.0.1:1/a:\u0663\u0664",
+        "example.org/app:t\u00e4g",
     ],
 )
 def test_pullable_refuses(ref):

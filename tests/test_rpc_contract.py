@@ -71,13 +71,6 @@ BAD_CALLS = [
     ("podman.image", "pullStatus", b'{"sessionId": "ABCDEF"}', "invalid_argument"),
     ("podman.image", "pullStatus", b'{"sessions": "x"}', "invalid_argument"),
     ("podman.image", "pullStatus", b'{"sessions": []}', "invalid_argument"),
-    ("podman.image", "pullStatus", b'{"sessions": [1]}', "invalid_argument"),
-    (
-        "podman.image",
-        "pullStatus",
-        b'{"sessions": [{"sessionId": "/x"}]}',
-        "invalid_argument",
-    ),
     ("podman.image", "pullStatus", f'{{"sessionId": "{SID}"}}'.encode(), "not_found"),
     ("podman.image", "pullStop", b"{}", "invalid_argument"),
     ("podman.image", "pullStop", b'{"sessionId": "../lock"}', "invalid_argument"),
@@ -109,6 +102,13 @@ BAD_CALLS = [
     ("podman", "checkStatus", b"{}", "not_found"),
     ("podman", "containers", b"{{", "invalid_argument"),
     ("podman", "nosuch", b"{}", "unknown_method"),
+    (
+        "podman",
+        "settings",
+        b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}",
+        "invalid_argument",
+    ),
+    ("podman.image", "pullStatus", b"[" * 100000, "invalid_argument"),
 ]
 
 
@@ -155,3 +155,47 @@ def test_main_without_arguments_prints_json_error(rpcd):
 def test_state_dir_is_private(rpcd, state_dir):
     rpcd.reply("podman.image", "pullStatus", {"sessionId": SID})
     assert os.stat(state_dir).st_mode & 0o777 == 0o700
+
+
+def test_pull_status_multi_reports_bad_entries_one_by_one(rpcd):
+    reply = rpcd.reply(
+        "podman.image",
+        "pullStatus",
+        {
+            "sessions": [
+                1,
+                {"sessionId": "/x"},
+                {"sessionId": SID, "offset": -1},
+                {"sessionId": SID, "offset": 0},
+            ]
+        },
+    )
+    codes = [entry["error"]["code"] for entry in reply["sessions"]]
+    assert codes == ["invalid_argument"] * 3 + ["not_found"]
+    assert [entry["sessionId"] for entry in reply["sessions"]] == [None, "/x", SID, SID]
+
+
+@pytest.mark.parametrize("mode", [0o1777, 0o755, 0o770])
+def test_state_dir_open_to_others_is_refused_and_left_alone(stack, tmp_path, mode):
+    shared = tmp_path / "run"
+    shared.mkdir()
+    shared.chmod(mode)
+    harness = RpcdHarness(plugin_env(stack.socket, str(shared)))
+    reply = harness.reply("podman", "checkStatus")
+    assert reply["error"]["code"] == "state_unavailable"
+    assert "open to other users" in reply["error"]["message"]
+    assert shared.stat().st_mode & 0o7777 == mode
+    assert list(shared.iterdir()) == []
+
+
+@pytest.mark.parametrize("planted", ["sessions", "jobs", "lock"])
+def test_state_dir_symlinks_inside_are_refused(stack, tmp_path, planted):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o700)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (state_dir / planted).symlink_to(outside if planted != "lock" else outside / "x")
+    harness = RpcdHarness(plugin_env(stack.socket, str(state_dir)))
+    reply = harness.reply("podman.image", "pullStream", {"image": "example.org/a:1"})
+    assert reply["error"]["code"] == "state_unavailable"
+    assert list(outside.iterdir()) == []

@@ -107,12 +107,22 @@ class CheckRun:
     """One job's work, with its progress written to the job file as it goes."""
 
     def __init__(
-        self, record: dict, jobs: JobStore, sessions: SessionStore, client_factory
+        self,
+        record: dict,
+        jobs: JobStore,
+        sessions: SessionStore,
+        client_factory,
+        cap: int = 8,
+        patience: float = 600,
     ):
         self.record = record
         self.jobs = jobs
         self.sessions = sessions
         self.client_factory = client_factory
+        # The global cap on pulls: a check waits up to patience seconds for a
+        # slot that pullStream callers hold, rather than exceeding it.
+        self.cap = cap
+        self.patience = patience
         self.lock = threading.Lock()
 
     def run(self) -> dict:
@@ -134,7 +144,7 @@ class CheckRun:
             self.record["error"] = {"code": "internal", "message": "the check failed"}
         self.record.update(complete=True, finishedAt=state.now())
         self.record["progress"]["pulling"] = []
-        self.jobs.save(self.record, final=True)
+        self.jobs.finish(self.record)
         return self.record
 
     def _pull(self, image: str) -> PullOutcome:
@@ -155,7 +165,10 @@ class CheckRun:
         return outcome
 
     def _pull_in_session(self, image: str) -> PullOutcome:
-        session_id = self.sessions.create(image, owner=f"check:{self.record['jobId']}")
+        owner = f"check:{self.record['jobId']}"
+        session_id = self.sessions.create_when_free(
+            image, owner, self.cap, self.patience
+        )
         self.sessions.set_worker(session_id, os.getpid())
         try:
             return run_pull(self.client_factory(), self.sessions, session_id, image)

@@ -36,6 +36,9 @@ class Settings:
         return {env: str(getattr(self, name)) for name, (env, _, _) in OPTIONS.items()}
 
 
+UCI_KEYWORDS = ("config", "option", "list")
+
+
 def _tokens(line: str) -> list[str]:
     """Split a UCI line into words; quotes group, # starts a comment.
 
@@ -75,19 +78,16 @@ def parse_uci(text: str, section_type: str = "podman-rpcd") -> dict:
             words = None
         if words == []:
             continue
-        if (
-            not words
-            or words[0] not in ("config", "option")
-            or not 2 <= len(words) <= 3
-        ):
+        if not words or words[0] not in UCI_KEYWORDS or not 2 <= len(words) <= 3:
             raise ConfigInvalid(f"config line {number} is not UCI syntax: {raw!r}")
         keyword, name = words[0], words[1]
         value = words[2] if len(words) == 3 else ""
         if keyword == "config":
             in_section = name == section_type and not seen
             seen = seen or in_section
-        elif in_section:
+        elif in_section and keyword == "option":
             options[name] = value
+        # `list` lines are valid UCI; we have no list options and skip them.
     return options
 
 

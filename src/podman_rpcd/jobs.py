@@ -12,7 +12,7 @@ import os
 import time
 
 from . import state
-from .errors import NotFound
+from .errors import Busy, NotFound, StateUnavailable
 
 SPAWN_GRACE = 15.0
 POLL_INTERVAL = 0.1
@@ -37,7 +37,15 @@ class JobStore:
             self.prune()
             running = self._running_job()
             if running:
-                return running, True
+                covered = running.get("names")
+                if covered is None or (
+                    names is not None and set(names) <= set(covered)
+                ):
+                    return running["jobId"], True
+                raise Busy(
+                    f"check {running['jobId']} of other containers is running;"
+                    " try again when it has finished"
+                )
             job_id = state.new_id()
             record = {
                 "jobId": job_id,
@@ -59,7 +67,7 @@ class JobStore:
                     finishedAt=state.now(),
                     error={"code": "internal", "message": f"cannot start: {exc}"},
                 )
-                self.save(record, final=True)
+                self._save_final(record)
                 return job_id, False
             # The worker only writes the file after it has read it, and it
             # reads it only once it holds this lock: no lost update.
@@ -67,13 +75,18 @@ class JobStore:
             state.write_json(self.state_dir.job_file(job_id), record)
         return job_id, False
 
-    def _running_job(self) -> str | None:
+    def _current_id(self) -> str | None:
+        """The job current-job.json names, if it names one well-formed."""
         pointer = state.read_json(self.current)
-        if not pointer or not state.is_id(pointer.get("jobId")):
-            return None
-        record = state.read_json(self.state_dir.job_file(pointer["jobId"]))
+        if pointer and state.is_id(pointer.get("jobId")):
+            return pointer["jobId"]
+        return None
+
+    def _running_job(self) -> dict | None:
+        job_id = self._current_id()
+        record = job_id and state.read_json(self.state_dir.job_file(job_id))
         if record and not record.get("complete") and self._alive(record):
-            return record["jobId"]
+            return record
         return None
 
     def _alive(self, record: dict) -> bool:
@@ -94,10 +107,10 @@ class JobStore:
         return view(record)
 
     def latest(self) -> dict:
-        """The running job, else the last finished one."""
-        running = self._running_job()
-        if running:
-            return self.get(running)
+        """The current job (running, or just found dead), else the last one."""
+        current = self._current_id()
+        if current and os.path.exists(self.state_dir.job_file(current)):
+            return self.get(current)
         last = state.read_json(self.last)
         if last is None:
             raise NotFound("no update check has run yet")
@@ -121,17 +134,25 @@ class JobStore:
                     finishedAt=state.now(),
                     error={"code": "internal", "message": "the check worker died"},
                 )
-                self.save(record, final=True)
+                record["progress"]["pulling"] = []
+                self._save_final(record)
         return record
 
-    def save(self, record: dict, final: bool = False) -> None:
-        """Write the job; a final write also becomes the last result."""
+    def save(self, record: dict) -> None:
+        """Write the job's progress (only its worker does)."""
         state.write_json(self.state_dir.job_file(record["jobId"]), record)
-        if final:
-            state.write_json(self.last, record)
-            pointer = state.read_json(self.current)
-            if pointer and pointer.get("jobId") == record["jobId"]:
-                os.unlink(self.current)
+
+    def finish(self, record: dict) -> None:
+        """Write the finished job; it becomes the last result and stops being
+        current, under the lock so that a check starting now is not undone."""
+        with self.state_dir.lock():
+            self._save_final(record)
+
+    def _save_final(self, record: dict) -> None:
+        self.save(record)
+        state.write_json(self.last, record)
+        if self._current_id() == record["jobId"]:
+            os.unlink(self.current)
 
     def load(self, job_id: str) -> dict:
         record = state.read_json(self.state_dir.job_file(job_id))
@@ -140,19 +161,27 @@ class JobStore:
         return record
 
     def prune(self) -> None:
-        """Delete job files that finished more than ttl seconds ago."""
+        """Delete job files that finished more than ttl seconds ago, and temp
+        files that a killed writer left behind."""
         cutoff = time.time() - self.ttl
-        for name in os.listdir(self.state_dir.jobs):
-            job_id = name.removesuffix(".json")
-            if not state.is_id(job_id) or name == job_id:
-                continue
-            record = state.read_json(self.state_dir.job_file(job_id))
-            if (
-                record
-                and record.get("complete")
-                and record.get("finishedAt", 0) < cutoff
-            ):
-                os.unlink(self.state_dir.job_file(job_id))
+        for folder in (self.state_dir.jobs, self.state_dir.path):
+            for name in state.listdir(folder):
+                path = os.path.join(folder, name)
+                job_id = name.removesuffix(".json")
+                try:
+                    if name.endswith(".tmp"):
+                        expired = os.lstat(path).st_mtime < cutoff
+                    elif folder == self.state_dir.jobs and state.is_id(job_id):
+                        record = state.read_json(path) or {}
+                        expired = record.get("complete") and (
+                            record.get("finishedAt", 0) < cutoff
+                        )
+                    else:
+                        continue
+                    if expired:
+                        os.unlink(path)
+                except (OSError, StateUnavailable):
+                    continue  # one bad file never blocks the rest
 
 
 def view(record: dict) -> dict:

@@ -19,7 +19,7 @@ _DOMAIN = (
 _REFERENCE = re.compile(
     rf"(?:(?P<domain>{_DOMAIN})/)?"
     rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
     r":[0-9a-fA-F]{32,}))?"
 )

@@ -25,7 +25,6 @@ from .errors import InvalidArgument, RpcdError, UnknownMethod
 MAX_STDIN = 64 * 1024
 MAX_SESSIONS_PER_POLL = 64
 MAX_WAIT = 25
-MAX_PARALLEL = 16
 
 
 # -- argument checks ---------------------------------------------------------
@@ -116,6 +115,8 @@ def pull_stream(ctx: Context, args: dict) -> dict:
 
 
 def pull_status(ctx: Context, args: dict) -> dict:
+    from .sessions import MAX_CHUNK, MAX_REPLY_OUTPUT
+
     store = ctx.sessions()
     if "sessions" not in args:
         return store.status(
@@ -127,13 +128,16 @@ def pull_status(ctx: Context, args: dict) -> dict:
         raise InvalidArgument(
             f"sessions must be an array of 1 to {MAX_SESSIONS_PER_POLL} objects"
         )
+    # Share the reply's output budget; the offsets carry the rest to the next tick.
+    limit = min(MAX_REPLY_OUTPUT // len(polls), MAX_CHUNK)
     replies = []
     for poll in polls:
-        if not isinstance(poll, dict):
-            raise InvalidArgument("each entry of sessions must be an object")
-        session_id = state.check_id(poll.get("sessionId"), "sessionId")
+        session_id = poll.get("sessionId") if isinstance(poll, dict) else None
         try:
-            replies.append(store.status(session_id, poll.get("offset", 0)))
+            if not isinstance(poll, dict):
+                raise InvalidArgument("each entry of sessions must be an object")
+            state.check_id(session_id, "sessionId")
+            replies.append(store.status(session_id, poll.get("offset", 0), limit))
         except RpcdError as exc:
             replies.append({"sessionId": session_id, **exc.to_reply()})
     return {"sessions": replies}
@@ -168,7 +172,9 @@ def check_updates(ctx: Context, args: dict) -> dict:
     from . import worker
 
     names = _name_list(args)
-    parallel = _integer(args, "parallel", 1, MAX_PARALLEL, ctx.settings.parallel_pulls)
+    # Never more at once than the router's owner allowed in parallel_pulls.
+    configured = ctx.settings.parallel_pulls
+    parallel = _integer(args, "parallel", 1, configured, configured)
     wait = _integer(args, "wait", 0, MAX_WAIT, MAX_WAIT)
     jobs = ctx.jobs()
     job_id, joined = jobs.start_or_join(
@@ -236,6 +242,8 @@ def call(obj: str, method: str, raw: bytes) -> dict:
             args = read_args(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidArgument(f"arguments are not a JSON object: {exc}") from exc
+        except RecursionError:
+            raise InvalidArgument("arguments are nested too deeply") from None
         return methods[method][1](Context(), args)
     except RpcdError as exc:
         return exc.to_reply()

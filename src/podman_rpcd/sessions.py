@@ -12,13 +12,16 @@ import os
 import time
 
 from . import state
-from .errors import Busy, InvalidArgument, NotFound
+from .errors import Busy, InvalidArgument, NotFound, StateUnavailable
 
-# Bytes of output one pullStatus reply carries per session at most.
+# Bytes of output one pullStatus reply carries per session at most, and for all
+# sessions of a multi-session poll together (ubus messages top out near 1 MiB).
 MAX_CHUNK = 32 * 1024
+MAX_REPLY_OUTPUT = 256 * 1024
 # A session whose worker has not recorded its pid after this long never started.
 SPAWN_GRACE = 15.0
 STOP_GRACE = 5.0
+WORKER_DIED = "the pull worker died unexpectedly"
 
 RUNNING = "running"
 COMPLETE = "complete"
@@ -44,21 +47,38 @@ class SessionStore:
                 )
             session_id = state.new_id()
             path = self.state_dir.session_dir(session_id)
-            os.mkdir(path, 0o700)
-            open(os.path.join(path, "output"), "wb").close()
-            state.write_json(
-                os.path.join(path, "meta.json"),
-                {
-                    "sessionId": session_id,
-                    "image": image,
-                    "owner": owner,
-                    "state": RUNNING,
-                    "pid": None,
-                    "pidStart": None,
-                    "createdAt": state.now(),
-                },
-            )
+            try:
+                os.mkdir(path, 0o700)
+                open(os.path.join(path, "output"), "xb").close()
+                state.write_json(
+                    os.path.join(path, "meta.json"),
+                    {
+                        "sessionId": session_id,
+                        "image": image,
+                        "owner": owner,
+                        "state": RUNNING,
+                        "pid": None,
+                        "pidStart": None,
+                        "createdAt": state.now(),
+                    },
+                )
+            except (OSError, StateUnavailable) as exc:
+                _remove_tree(path)
+                raise StateUnavailable(f"cannot record a new pull: {exc}") from exc
         return session_id
+
+    def create_when_free(
+        self, image: str, owner: str, cap: int, patience: float
+    ) -> str:
+        """Like create with cap, but wait up to patience seconds for a slot."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return self.create(image, owner, cap)
+            except Busy:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.25)
 
     def set_worker(self, session_id: str, pid: int) -> None:
         """Record which process pulls for the session (unless it already ended)."""
@@ -78,12 +98,13 @@ class SessionStore:
             raise NotFound(f"no pull session {session_id} (finished ones expire)")
         return meta
 
-    def status(self, session_id: str, offset) -> dict:
-        """The session's outcome so far and its output from byte offset on."""
+    def status(self, session_id: str, offset, limit: int = MAX_CHUNK) -> dict:
+        """The session's outcome so far and up to limit bytes of output from
+        byte offset on."""
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise InvalidArgument("offset must be a whole number >= 0")
         meta = self.checked_meta(session_id)
-        output, next_offset = self._read_output(session_id, offset)
+        output, next_offset = self._read_output(session_id, offset, limit)
         return self._reply(meta, output, next_offset)
 
     @staticmethod
@@ -106,20 +127,22 @@ class SessionStore:
         """Meta, with a dead worker turned into a failed outcome first."""
         meta = self.meta(session_id)
         if meta["state"] == RUNNING and not self._worker_alive(meta):
-            self.finish(
-                session_id, success=False, error="the pull worker died unexpectedly"
-            )
+            self.finish(session_id, success=False, error=WORKER_DIED)
             meta = self.meta(session_id)
         return meta
 
-    def _read_output(self, session_id: str, offset: int) -> tuple[str, int]:
+    def _read_output(self, session_id: str, offset: int, limit: int) -> tuple[str, int]:
         path = os.path.join(self.state_dir.session_dir(session_id), "output")
-        with open(path, "rb") as handle:
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"pull session {session_id} has expired") from None
+        with handle:
             size = os.fstat(handle.fileno()).st_size
             if offset > size:
                 raise InvalidArgument(f"offset {offset} is past the end ({size})")
             handle.seek(offset)
-            chunk = handle.read(MAX_CHUNK)
+            chunk = handle.read(limit)
         if chunk and _is_continuation(chunk[0]):
             raise InvalidArgument(f"offset {offset} is inside a UTF-8 character")
         chunk = chunk[: _complete_utf8_length(chunk)]
@@ -202,15 +225,16 @@ class SessionStore:
     # -- housekeeping (callers hold the global lock) --------------------------
 
     def _all(self):
+        """Every readable session's meta; a damaged one is skipped, not fatal."""
         try:
             names = os.listdir(self.state_dir.sessions)
-        except FileNotFoundError:
+        except OSError:
             return
         for name in names:
             if state.is_id(name):
                 try:
                     yield self.meta(name)
-                except NotFound:
+                except (NotFound, StateUnavailable):
                     continue
 
     def count_running(self) -> int:
@@ -221,20 +245,46 @@ class SessionStore:
         )
 
     def prune(self) -> None:
-        """Delete sessions that finished more than ttl seconds ago."""
-        import shutil
+        """Delete sessions that ended more than ttl seconds ago.
 
+        Runs before anything new is written, and goes on past any one session
+        it cannot handle: a full or damaged state dir must heal by itself.
+        """
         cutoff = time.time() - self.ttl
-        for meta in list(self._all()):
-            finished = meta.get("finishedAt")
+        for name in state.listdir(self.state_dir.sessions):
+            if not state.is_id(name):
+                continue
+            path = os.path.join(self.state_dir.sessions, name)
+            try:
+                meta = self.meta(name)
+            except (NotFound, StateUnavailable):
+                meta = None  # damaged or half-made: judge it by its age
+            if meta is None:
+                if _mtime(path) < cutoff:
+                    _remove_tree(path)
+                continue
+            ended = meta.get("finishedAt")
             if meta["state"] == RUNNING and not self._worker_alive(meta):
-                self.finish(
-                    meta["sessionId"], False, "the pull worker died unexpectedly"
-                )
-            elif finished is not None and finished < cutoff:
-                shutil.rmtree(
-                    self.state_dir.session_dir(meta["sessionId"]), ignore_errors=True
-                )
+                ended = meta.get("createdAt", 0)
+                try:
+                    self.finish(name, False, WORKER_DIED)
+                except (StateUnavailable, NotFound):
+                    pass  # no room to say so; it goes when it expires
+            if ended is not None and ended < cutoff:
+                _remove_tree(path)
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return time.time()
+
+
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _is_continuation(byte: int) -> bool:

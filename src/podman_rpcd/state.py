@@ -70,18 +70,19 @@ class StateDir:
         self.jobs = os.path.join(path, "jobs")
 
     def ensure(self) -> "StateDir":
-        """Create the tree if needed and refuse anything that is not ours."""
+        """Create the tree if needed and refuse anything that is not ours.
+
+        An existing directory must already be private: we never loosen or
+        tighten someone else's directory (a state_dir of /tmp by mistake).
+        """
         try:
-            os.makedirs(self.path, mode=0o700, exist_ok=True)
-            info = os.lstat(self.path)
-            if not stat.S_ISDIR(info.st_mode):
-                raise StateUnavailable(f"{self.path} is not a directory")
-            if info.st_uid != os.geteuid():
-                raise StateUnavailable(f"{self.path} belongs to another user")
-            if stat.S_IMODE(info.st_mode) != 0o700:
-                os.chmod(self.path, 0o700)
-            for sub in (self.sessions, self.jobs):
-                os.makedirs(sub, mode=0o700, exist_ok=True)
+            os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
+            for path in (self.path, self.sessions, self.jobs):
+                try:
+                    os.mkdir(path, 0o700)
+                except FileExistsError:
+                    pass
+                _check_private(path)
         except OSError as exc:
             raise StateUnavailable(f"state directory {self.path}: {exc}") from exc
         return self
@@ -101,6 +102,20 @@ class StateDir:
         return FileLock(path or self.file("lock"))
 
 
+def _check_private(path: str) -> None:
+    """Insist on a real directory, owned by us, closed to everyone else."""
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise StateUnavailable(f"{path} is not a directory")
+    if info.st_uid != os.geteuid():
+        raise StateUnavailable(f"{path} belongs to another user")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise StateUnavailable(
+            f"{path} is open to other users (mode {stat.S_IMODE(info.st_mode):o});"
+            " use a directory of its own, mode 0700"
+        )
+
+
 class FileLock:
     """`with FileLock(path):` holds an exclusive flock (contextlib is costly)."""
 
@@ -110,7 +125,8 @@ class FileLock:
 
     def __enter__(self) -> "FileLock":
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+            self.fd = os.open(self.path, flags, 0o600)
             fcntl.flock(self.fd, fcntl.LOCK_EX)
         except OSError as exc:
             if self.fd >= 0:
@@ -121,6 +137,14 @@ class FileLock:
     def __exit__(self, *exc_info) -> None:
         os.close(self.fd)
         self.fd = -1
+
+
+def listdir(path: str) -> list:
+    """The names in path; none when it cannot be read."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def write_json(path: str, value: dict) -> None:

@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 # Paths under /v4.0.0/libpod work on Podman 4.3 and 5.x alike.
 API_PREFIX = "/v4.0.0/libpod"
 CONNECT_TIMEOUT = 5
-REQUEST_TIMEOUT = 20
+# Listing and inspecting take well under a second; a hung Podman must be
+# reported before LuCI's own 20 s timeout hides the reason.
+REQUEST_TIMEOUT = 10
 
 
 class PodmanClient:

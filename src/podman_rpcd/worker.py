@@ -91,14 +91,21 @@ def run_check_job(settings, job_id: str) -> None:
     with state_dir.lock():  # the starting call holds it until the pid is saved
         record = jobs.load(job_id)
     try:
-        CheckRun(record, jobs, sessions, lambda: _client(settings)).run()
+        CheckRun(
+            record,
+            jobs,
+            sessions,
+            lambda: _client(settings),
+            cap=2 * settings.parallel_pulls,
+            patience=settings.pull_timeout,
+        ).run()
     except ImportError as exc:
         record.update(
             complete=True,
             finishedAt=state.now(),
             error={"code": "internal", "message": f"missing module: {exc.name}"},
         )
-        jobs.save(record, final=True)
+        jobs.finish(record)
 
 
 def main(argv: list[str]) -> int:
