@@ -199,3 +199,32 @@ def test_state_dir_symlinks_inside_are_refused(stack, tmp_path, planted):
     reply = harness.reply("podman.image", "pullStream", {"image": "example.org/a:1"})
     assert reply["error"]["code"] == "state_unavailable"
     assert list(outside.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory):
+    """A Python with the standard library only, like a router lacking
+    python3-requests."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True
+    )
+    return str(venv / "bin" / "python")
+
+
+def test_missing_requests_is_named_in_every_failure(bare_python, rpcd_env):
+    from rpcd_harness import wait_for_check, wait_for_pull
+
+    harness = RpcdHarness(rpcd_env, python=bare_python)
+    assert "pullStatus" in harness.list("podman.image")  # stdlib only: still fine
+
+    listing = harness.reply("podman", "containers")
+    assert listing["error"]["message"].startswith(
+        "a Python module is missing: requests"
+    )
+    session = harness.reply("podman.image", "pullStream", {"image": "example.org/a:1"})
+    pulled = wait_for_pull(harness, session["sessionId"], timeout=30)
+    assert pulled["error"] == "a Python module is missing: requests"
+    job = harness.reply("podman", "checkUpdates", {"wait": 25})
+    job = wait_for_check(harness, job["jobId"], timeout=30)
+    assert job["error"]["message"] == "a Python module is missing: requests"

@@ -139,6 +139,9 @@ class CheckRun:
             self.record["pulls"] = len(images)
         except RpcdError as exc:
             self.record.update(exc.to_reply())
+        except ImportError as exc:  # e.g. python3-requests not installed
+            message = f"a Python module is missing: {exc.name}"
+            self.record["error"] = {"code": "internal", "message": message}
         except Exception:
             log.exception("check job %s failed", self.record["jobId"])
             self.record["error"] = {"code": "internal", "message": "the check failed"}

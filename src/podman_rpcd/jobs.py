@@ -62,12 +62,7 @@ class JobStore:
             try:
                 pid = spawn(job_id)
             except OSError as exc:
-                record.update(
-                    complete=True,
-                    finishedAt=state.now(),
-                    error={"code": "internal", "message": f"cannot start: {exc}"},
-                )
-                self._save_final(record)
+                self._save_final(failed(record, f"cannot start: {exc}"))
                 return job_id, False
             # The worker only writes the file after it has read it, and it
             # reads it only once it holds this lock: no lost update.
@@ -129,13 +124,7 @@ class JobStore:
         with self.state_dir.lock():
             record = state.read_json(self.state_dir.job_file(job_id))
             if record and not record.get("complete") and not self._alive(record):
-                record.update(
-                    complete=True,
-                    finishedAt=state.now(),
-                    error={"code": "internal", "message": "the check worker died"},
-                )
-                record["progress"]["pulling"] = []
-                self._save_final(record)
+                self._save_final(failed(record, "the check worker died"))
         return record
 
     def save(self, record: dict) -> None:
@@ -182,6 +171,17 @@ class JobStore:
                         os.unlink(path)
                 except (OSError, StateUnavailable):
                     continue  # one bad file never blocks the rest
+
+
+def failed(record: dict, message: str) -> dict:
+    """Mark a job finished with an internal error; returns the record."""
+    record.update(
+        complete=True,
+        finishedAt=state.now(),
+        error={"code": "internal", "message": message},
+    )
+    record["progress"]["pulling"] = []
+    return record
 
 
 def view(record: dict) -> dict:

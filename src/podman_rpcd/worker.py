@@ -90,22 +90,14 @@ def run_check_job(settings, job_id: str) -> None:
     sessions = SessionStore(state_dir, settings.session_ttl)
     with state_dir.lock():  # the starting call holds it until the pid is saved
         record = jobs.load(job_id)
-    try:
-        CheckRun(
-            record,
-            jobs,
-            sessions,
-            lambda: _client(settings),
-            cap=2 * settings.parallel_pulls,
-            patience=settings.pull_timeout,
-        ).run()
-    except ImportError as exc:
-        record.update(
-            complete=True,
-            finishedAt=state.now(),
-            error={"code": "internal", "message": f"missing module: {exc.name}"},
-        )
-        jobs.finish(record)
+    CheckRun(
+        record,
+        jobs,
+        sessions,
+        lambda: _client(settings),
+        cap=2 * settings.parallel_pulls,
+        patience=settings.pull_timeout,
+    ).run()
 
 
 def main(argv: list[str]) -> int:
