@@ -7,6 +7,7 @@ command -v buildah >/dev/null 2>&1 || need="$need buildah"
 command -v skopeo >/dev/null 2>&1 || need="$need skopeo"
 command -v docker-registry >/dev/null 2>&1 || need="$need docker-registry"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
+[ -x /usr/bin/time ] || need="$need time"
 command -v node >/dev/null 2>&1 || need="$need nodejs"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 if [ -n "$need" ]; then

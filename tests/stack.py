@@ -262,7 +262,11 @@ class PodmanStack:
             "vfs",
         ]
         run = {"env": self.env, "capture_output": True, "text": True, "check": True}
-        work = subprocess.run(argv + ["from", "-q", parent], **run).stdout.strip()
+        # --pull=never: the parent is the layer just built here; the default
+        # would fetch the registry's older image of the same name instead.
+        work = subprocess.run(
+            argv + ["from", "-q", "--pull=never", parent], **run
+        ).stdout.strip()
         try:
             subprocess.run(argv + ["add", work, str(tarball), "/"], **run)
             out = subprocess.run(argv + ["commit", "-q", work, ref], **run)
