@@ -462,3 +462,18 @@ def test_check_finish_waits_for_the_global_lock(state_dir):
         assert os.path.exists(jobs.current)
     finisher.join(timeout=10)
     assert not os.path.exists(jobs.current)
+
+
+def test_pull_order_starts_the_largest_images_first():
+    from podman_rpcd.check import pull_order
+
+    rows = [
+        {"image": "r/small:1", "imageId": "a"},
+        {"image": "r/big:1", "imageId": "b"},
+        {"image": "r/big:1", "imageId": "c"},  # an older copy of the same tag
+        {"image": "r/unknown:1", "imageId": "gone"},
+        {"image": "localhost/mine:1", "imageId": "b"},
+        {"image": "r/mid:1", "imageId": "d"},
+    ]
+    sizes = {"a": 10, "b": 300, "c": 900, "d": 50}
+    assert pull_order(rows, sizes) == ["r/big:1", "r/mid:1", "r/small:1", "r/unknown:1"]

@@ -80,6 +80,19 @@ class PodmanClient:
         )
         return found if isinstance(found, list) else []
 
+    def image_sizes(self) -> dict[str, int]:
+        """Local image id -> size in bytes."""
+        found = self._json("/images/json", "listing images")
+        if not isinstance(found, list):
+            return {}
+        return {
+            str(image.get("Id", "")).removeprefix("sha256:"): int(
+                image.get("Size") or 0
+            )
+            for image in found
+            if isinstance(image, dict)
+        }
+
     def inspect_image(self, name: str) -> dict:
         """The image's inspect record; NotFound if Podman has no such image."""
         path = "/images/" + quote(name, safe="/:@") + "/json"
