@@ -52,7 +52,7 @@ install: venv
 	$(VPY) openwrt-package/build_ipk.py --install "$(DESTDIR)"
 
 serve: deps venv
-	$(VPY) tests/browser/serve.py
+	$(VPY) tests/browser/serve.py $(if $(PORT),--port $(PORT))
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache

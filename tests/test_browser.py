@@ -5,15 +5,21 @@ stand-in LuCI runtime and answers /ubus through the rpcd harness. Playwright
 drives Debian's /usr/bin/chromium (never a downloaded browser).
 """
 
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import sys
 import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import serve
 from browser.serve import acl_grants, make_server
 from playwright.sync_api import sync_playwright
+from rpcd_harness import RpcdHarness
 from stack import wait_until
 
 from podman_rpcd import reference
@@ -31,8 +37,9 @@ CHROMIUM_FLAGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parent / "browser" / "screenshots"
 CHECK_TIMEOUT_MS = 120_000
+STORAGE_KEY = "luci-app-podman-updates.lastCheck"
 
-pytestmark = pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     not os.access(CHROMIUM, os.X_OK),
     reason=f"Debian's chromium is not installed at {CHROMIUM}",
 )
@@ -57,20 +64,37 @@ READ_TABLE = """rows => rows.map(r => ({
     name: r.dataset.name,
     status: r.dataset.status,
     image: r.cells[1].textContent,
+    label: r.cells[3].textContent,
     details: r.cells[4].textContent
 }))"""
+
+# The page's notifications: [severity classes, text].
+READ_NOTICES = """nodes => nodes.map(n => [
+    n.className, n.querySelector('p').textContent
+])"""
+
+ADD_FOREIGN_NOTICE = """() => L.require('ui').then(ui =>
+    ui.addNotification(null, E('p', {}, [ 'From another page' ]), 'info'))"""
+
+
+@contextlib.contextmanager
+def serving(harness):
+    """The dev server for harness on a free loopback port, in a thread."""
+    server = make_server(harness)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @pytest.fixture
 def gateway_server(rpcd):
-    """The dev server on a free loopback port, in a thread."""
-    server = make_server(rpcd)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(rpcd) as server:
+        yield server
 
 
 @pytest.fixture
@@ -172,6 +196,17 @@ def open_overview(page, server, count: int) -> None:
     )
 
 
+def read_table(page) -> dict:
+    return {
+        r["name"]: r for r in page.eval_on_selector_all("tr[data-name]", READ_TABLE)
+    }
+
+
+def notices(page) -> list[list[str]]:
+    return page.eval_on_selector_all("#maincontent > .alert-message", READ_NOTICES)
+
+
+@needs_chromium
 def test_browser_check_shows_batches_and_matches_backend(
     page, page_errors, gateway_server, rpcd, stack, registry, containers, uid
 ):
@@ -179,6 +214,7 @@ def test_browser_check_shows_batches_and_matches_backend(
     batches = expected_batches(rpcd)
     assert len(batches) == 2, batches
     open_overview(page, gateway_server, len(fleet))
+    assert page.inner_text("#podman-checked") == "Not checked yet."
 
     page.click("#podman-check")
     page.wait_for_selector("#podman-updates[data-state=done]", timeout=CHECK_TIMEOUT_MS)
@@ -195,36 +231,58 @@ def test_browser_check_shows_batches_and_matches_backend(
         if entry in progress
     ]
     assert len(seen) == 2 and seen[0] < seen[1], progress
+    checked = page.inner_text("#podman-checked")
+    assert (
+        checked.startswith("Last check: ") and ", from this browser (took " in checked
+    )
+    warning = "1 of 8 containers could not be checked; see Details."
+    assert [n[1] for n in notices(page)] == [warning]
 
-    shown = {
-        r["name"]: r for r in page.eval_on_selector_all("tr[data-name]", READ_TABLE)
-    }
+    # The badges take their colours from the page's own stylesheet, which the
+    # package ships (the stand-in theme has none for them).
+    colour = page.eval_on_selector(
+        ".podman-label-up_to_date", "n => getComputedStyle(n).backgroundColor"
+    )
+    assert colour == "rgb(216, 240, 220)"
+
+    # A reload keeps this browser's check: same rows, same time, said so.
+    browser_rows = read_table(page)
+    open_overview(page, gateway_server, len(fleet))
+    page.wait_for_selector("tr[data-name][data-status=pinned]")
+    assert read_table(page) == browser_rows
+    finished = checked.removeprefix("Last check: ").split(", from this browser")[0]
+    assert page.inner_text("#podman-checked") == (
+        f"Last check: {finished}, from this browser"
+    )
+
     expected = {r["name"]: r for r in backend_check(rpcd)}
-    assert sorted(shown) == sorted(expected) == sorted(fleet)
-    assert {n: r["status"] for n, r in shown.items()} == {
+    assert sorted(browser_rows) == sorted(expected) == sorted(fleet)
+    assert {n: r["status"] for n, r in browser_rows.items()} == {
         n: r["status"] for n, r in expected.items()
     }
     for name, row in expected.items():
-        assert shown[name]["image"] == row["image"]
+        assert browser_rows[name]["image"] == row["image"]
         if row["status"] == "error":
-            assert shown[name]["details"] == row["error"]
+            assert browser_rows[name]["details"] == row["error"]
         elif row["newImageId"]:
-            assert row["newImageId"][:12] in shown[name]["details"]
+            assert row["newImageId"][:12] in browser_rows[name]["details"]
     assert [expected[f"{n}-{uid}"]["status"] for n in ("alpha", "delta", "golf")] == [
         "update_available",
         "error",
         "pinned",
     ]
-    assert page.inner_text("#podman-checked").startswith("Last check: ")
 
-    # A fresh page shows the router's own last check until the user runs one.
+    # The router's check is newer now. A container recreated since a check
+    # (alpha, on its new image) is no longer described by it.
+    stack.podman("rm", "-f", f"alpha-{uid}")
+    stack.create_container(f"alpha-{uid}", fleet[f"alpha-{uid}"])
     open_overview(page, gateway_server, len(fleet))
     page.wait_for_selector("tr[data-name][data-status=pinned]")
-    reloaded = page.eval_on_selector_all("tr[data-name]", READ_TABLE)
-    assert {r["name"]: r["status"] for r in reloaded} == {
-        n: r["status"] for n, r in expected.items()
+    assert page.inner_text("#podman-checked").endswith(", on the router")
+    assert {n: r["status"] for n, r in read_table(page).items()} == {
+        n: "unchecked" if n == f"alpha-{uid}" else r["status"]
+        for n, r in expected.items()
     }
-    assert page.inner_text("#podman-checked").endswith("(run on the router)")
 
     status_calls = calls_of(gateway_server, "pullStatus")
     assert status_calls and all(
@@ -235,20 +293,28 @@ def test_browser_check_shows_batches_and_matches_backend(
     assert page_errors == []
 
 
-def test_browser_cancel_stops_pulls_of_the_running_batch(
-    page, page_errors, gateway_server, rpcd, stack, registry, containers, uid
+@needs_chromium
+def test_browser_new_check_takes_down_its_old_notifications_only(
+    page, page_errors, gateway_server, stack, registry, containers, uid
 ):
-    names = [f"c{i}-{uid}" for i in range(5)]
-    for name in names:
-        ref = f"{registry.host}/x{uid}/{name}:1"
+    good, gone = f"{registry.host}/n{uid}/good:1", f"{registry.host}/n{uid}/gone:1"
+    for name, ref in ((f"good-{uid}", good), (f"gone-{uid}", gone)):
         stack.publish(ref)
         stack.pull(ref)
         stack.create_container(name, ref)
-    open_overview(page, gateway_server, len(names))
+    stack.delete_upstream(gone)
+    open_overview(page, gateway_server, 2)
+    warning = [
+        "alert-message fade-in warning",
+        "1 of 2 containers could not be checked; see Details.",
+    ]
 
-    # Hold the pullStatus requests, so the first batch is still running
-    # when Cancel is clicked, however fast the pulls are. A glob is matched
-    # in the browser: other requests never wait for this thread.
+    page.click("#podman-check")
+    page.wait_for_selector("#podman-updates[data-state=done]", timeout=CHECK_TIMEOUT_MS)
+    assert notices(page) == [warning]
+    page.evaluate(ADD_FOREIGN_NOTICE)
+
+    # Hold the second check's first status tick to look at it while it runs.
     pull_status = "**/ubus/podman.image.pullStatus"
     held = []
 
@@ -258,29 +324,170 @@ def test_browser_cancel_stops_pulls_of_the_running_batch(
     page.route(pull_status, hold)
     with page.expect_request(pull_status):
         page.click("#podman-check")
+    assert [n[1] for n in notices(page)] == ["From another page"]
+    for route in held:
+        route.continue_()
+    page.unroute(pull_status)
+    page.wait_for_selector("#podman-updates[data-state=done]", timeout=CHECK_TIMEOUT_MS)
+    assert [n[1] for n in notices(page)] == [warning[1], "From another page"]
+    assert page_errors == []
+
+
+@needs_chromium
+def test_browser_cancel_stops_pulls_and_keeps_what_finished(
+    page, page_errors, gateway_server, stack, registry, proxy, containers, uid
+):
+    # Batch 1: c0 and c1 pull straight from the registry, c2 and c3 through
+    # the proxy, which is held: they are still pulling when Cancel is
+    # clicked, however fast the machine. c4 is batch 2, never started.
+    hosts = [registry.host] * 2 + [proxy.host] * 2 + [registry.host]
+    names = [f"c{i}-{uid}" for i in range(5)]
+    for name, host in zip(names, hosts, strict=True):
+        ref = f"{host}/x{uid}/{name}:1"
+        stack.publish(ref)
+        stack.pull(ref)
+        stack.create_container(name, ref)
+    proxy.hold()
+    open_overview(page, gateway_server, len(names))
+
+    page.click("#podman-check")
+    # c0 and c1 are done once a status tick asks for two sessions only.
+    wait_until(
+        lambda: any(
+            len(a["sessions"]) == 2 for a in calls_of(gateway_server, "pullStatus")
+        ),
+        30,
+        "c0 and c1 pulled",
+    )
     assert page.inner_text("#podman-progress .podman-batch") == "Batch 1/2"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "progress.png"), full_page=True)
 
     page.click("#podman-cancel")
-    wait_until(
-        lambda: len(calls_of(gateway_server, "pullStop")) == 4, 30, "4 pullStop calls"
-    )
-    assert held
-    for route in held:
-        route.continue_()
-    page.unroute(pull_status)
     page.wait_for_selector("#podman-updates[data-state=done]", timeout=CHECK_TIMEOUT_MS)
+    page.screenshot(path=str(SCREENSHOTS / "cancelled.png"), full_page=True)
 
-    started = calls_of(gateway_server, "pullStream")
-    stopped = calls_of(gateway_server, "pullStop")
-    assert len(started) == 4
-    assert len({s["sessionId"] for s in stopped}) == 4
+    assert len(calls_of(gateway_server, "pullStream")) == 4
+    assert len({s["sessionId"] for s in calls_of(gateway_server, "pullStop")}) == 2
+    cancelled = ("cancelled", "Not checked (cancelled)", "")
     shown = page.eval_on_selector_all("tr[data-name]", READ_TABLE)
-    assert [r["status"] for r in shown] == ["error"] * 5
-    assert [r["details"] for r in shown] == ["Check cancelled"] * 5
-    assert "cancelled" in page.inner_text("#podman-checked")
+    assert [(r["status"], r["label"]) for r in shown[:2]] == [
+        ("up_to_date", "Up to date")
+    ] * 2
+    assert [(r["status"], r["label"], r["details"]) for r in shown[2:]] == [
+        cancelled
+    ] * 3
+    assert page.query_selector_all(".podman-label-error") == []
+    assert "from this browser (cancelled after " in page.inner_text("#podman-checked")
+    assert notices(page) == []
+
+    # What finished before the cancel is kept across a reload.
+    open_overview(page, gateway_server, len(names))
+    assert page.eval_on_selector_all("tr[data-name]", READ_TABLE) == shown
+    assert page.inner_text("#podman-checked").endswith(
+        ", from this browser (cancelled)"
+    )
     assert page_errors == []
+
+
+@needs_chromium
+def test_browser_follows_a_check_running_on_the_router(
+    page, page_errors, gateway_server, rpcd, stack, proxy, containers, uid
+):
+    ref = f"{proxy.host}/r{uid}/app:1"
+    stack.publish(ref, seed="v1")
+    stack.pull(ref)
+    stack.create_container(f"app-{uid}", ref)
+    stack.publish(ref, seed="v2")
+    proxy.hold()
+    job = rpcd.reply("podman", "checkUpdates", {"wait": 0})
+    assert job["complete"] is False
+    # Whatever this browser kept is unreadable: the page goes on without it.
+    page.add_init_script(f"localStorage.setItem('{STORAGE_KEY}', '{{\"rows\":')")
+
+    open_overview(page, gateway_server, 1)
+    page.wait_for_function(
+        "document.querySelector('#podman-router-check').textContent"
+        ".startsWith('A check is running on the router')"
+    )
+    assert page.is_visible("#podman-router-check")
+    assert page.is_enabled("#podman-check")
+    assert page.inner_text("#podman-checked") == "Not checked yet."
+    wait_until(
+        lambda: len(calls_of(gateway_server, "checkStatus")) >= 3,
+        30,
+        "the page polling the router's check",
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "router-check.png"), full_page=True)
+
+    proxy.release()
+    page.wait_for_selector("#podman-router-check", state="hidden", timeout=60_000)
+    assert page.inner_text("#podman-checked").endswith(", on the router")
+    assert read_table(page)[f"app-{uid}"]["status"] == "update_available"
+    polls = calls_of(gateway_server, "checkStatus")
+    assert polls[0] == {} and polls[1:] == [{"jobId": job["jobId"]}] * (len(polls) - 1)
+    assert page_errors == []
+
+
+@needs_chromium
+def test_browser_retries_a_pull_the_router_refuses_as_busy(
+    page, page_errors, stack, registry, proxy, containers, rpcd_env, uid
+):
+    harness = RpcdHarness(rpcd_env | {"PODMAN_RPCD_PARALLEL_PULLS": "1"})
+    ref = f"{registry.host}/b{uid}/app:1"
+    stack.publish(ref, seed="v1")
+    stack.pull(ref)
+    stack.create_container(f"app-{uid}", ref)
+    stack.publish(ref, seed="v2")
+    # Two pulls that cannot finish yet fill the router's cap (2 x parallel_pulls).
+    held = f"{proxy.host}/b{uid}/held:1"
+    stack.publish(held)
+    proxy.hold()
+    for _ in range(2):
+        assert "sessionId" in harness.reply(
+            "podman.image", "pullStream", {"image": held}
+        )
+
+    with serving(harness) as server:
+        open_overview(page, server, 1)
+        page.click("#podman-check")
+        wait_until(
+            lambda: len(calls_of(server, "pullStream")) >= 3, 30, "two retried starts"
+        )
+        assert read_table(page)[f"app-{uid}"]["status"] == "checking"
+        assert notices(page) == []
+        proxy.release()
+        page.wait_for_selector("#podman-updates[data-state=done]", timeout=60_000)
+
+        assert read_table(page)[f"app-{uid}"]["status"] == "update_available"
+        assert all(args == {"image": ref} for args in calls_of(server, "pullStream"))
+        status_calls = calls_of(server, "pullStatus")
+        assert status_calls and all(len(a["sessions"]) == 1 for a in status_calls)
+    assert page_errors == []
+
+
+def test_serve_port_comes_from_the_option_or_port_variable():
+    assert serve.parse_args([], {}).port == 8080
+    assert serve.parse_args([], {"PORT": "8123"}).port == 8123
+    assert serve.parse_args(["--port", "0"], {"PORT": "8123"}).port == 0
+    for bad in ("http", "65536", "-1"):
+        with pytest.raises(SystemExit):
+            serve.parse_args(["--port", bad], {})
+
+
+def test_serve_refuses_a_taken_port_before_building_the_demo():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, serve.__file__, "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: " in proc.stderr
+    assert "publishing demo images" not in proc.stdout
 
 
 def test_gateway_refuses_methods_outside_the_acl(gateway_server):

@@ -8,14 +8,16 @@ POST /ubus[/...]            ubus JSON-RPC as uhttpd answers it: one request or a
                             our rpcd launchers through tests/rpcd_harness.py,
                             limited to what our rpcd ACL file grants
 
-`python tests/browser/serve.py` (or `make serve`) starts its own Podman
-service and registry from tests/stack.py, fills them with demo containers,
-and prints the URL. Everything listens on 127.0.0.1 only.
+`python tests/browser/serve.py [--port N]` (or `make serve [PORT=N]`) starts
+its own Podman service and registry from tests/stack.py, fills them with
+demo containers (~30 s), and prints the URL. Everything listens on 127.0.0.1
+only; Ctrl-C stops it and removes everything it made.
 """
 
 import argparse
 import json
 import mimetypes
+import os
 import shutil
 import signal
 import sys
@@ -38,6 +40,7 @@ HTDOCS = ROOT / "files" / "www"
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 ACL_FILE = ROOT / "files/usr/share/rpcd/acl.d/luci-app-podman-updates.json"
 PLUGINS = ("podman", "podman.image")
+DEFAULT_PORT = 8080
 
 # JSON-RPC error codes as uhttpd's ubus handler uses them.
 PARSE_ERROR = -32700
@@ -222,25 +225,56 @@ def populate_demo(stack: PodmanStack, say=print) -> None:
     stack.create_container("backup", "localhost/demo/backup:dev")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    parser.add_argument("--quiet", action="store_true", help="do not log requests")
-    args = parser.parse_args()
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return port
 
-    # A stop by `kill` cleans up like Ctrl-C does.
+
+def parse_args(argv: list[str] | None = None, environ=os.environ) -> argparse.Namespace:
+    """The command line; the port defaults to $PORT (`make serve PORT=8081`)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=environ.get("PORT") or str(DEFAULT_PORT),
+        help=f"port on 127.0.0.1 (default: $PORT, else {DEFAULT_PORT}; 0: any free)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    return parser.parse_args(argv)
+
+
+def main() -> int:
+    args = parse_args()
+
+    # Ctrl-C and `kill` clean up alike, also when started as a background job
+    # of a script (which begins with SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
-    print("starting Podman and a registry on 127.0.0.1 ...", flush=True)
     stack = PodmanStack.create()
     state_dir = tempfile.mkdtemp(prefix="prsd", dir="/tmp")
     server = None
     try:
+        # The port first: a taken one fails now, not after building the demo.
+        harness = RpcdHarness(plugin_env(stack.socket, state_dir))
+        try:
+            server = make_server(harness, args.port, verbose=not args.quiet)
+        except OSError as exc:
+            print(
+                f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; "
+                "pick another with --port",
+                file=sys.stderr,
+            )
+            return 1
+        print("starting Podman and a registry on 127.0.0.1 ...", flush=True)
         stack.start()
         print("publishing demo images and creating containers:", flush=True)
         populate_demo(stack)
-        harness = RpcdHarness(plugin_env(stack.socket, state_dir))
-        server = make_server(harness, args.port, verbose=not args.quiet)
         url = f"http://127.0.0.1:{server.server_address[1]}/"
         print(
             f"\nLuCI page: {url}\n(Ctrl-C stops it and removes the stack)", flush=True

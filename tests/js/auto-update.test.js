@@ -5,7 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 
 const { requireModule, makeRpc, baseclass } = require('./luci-standin.js');
-const { FakePodman } = require('./fake-podman.js');
+const { FakePodman, BUSY_MESSAGE } = require('./fake-podman.js');
 
 const OLD_ID = 'a'.repeat(64);
 
@@ -31,11 +31,24 @@ function refs(n) {
 	return Array.from({ length: n }, (_, i) => `reg.example:5000/app${i + 1}:1`);
 }
 
-function untilCalls(fake, method, count) {
-	return new Promise((resolve) => {
-		const poll = () => (fake.callsOf(method).length >= count ? resolve() : setImmediate(poll));
+/** Resolve once predicate() is true; reject after timeoutMs of real time, so a test fails, never hangs. */
+function until(predicate, what, timeoutMs = 10000) {
+	const deadline = Date.now() + timeoutMs;
+	return new Promise((resolve, reject) => {
+		const poll = () => {
+			if (predicate())
+				resolve();
+			else if (Date.now() > deadline)
+				reject(new Error(`gave up waiting for ${what}`));
+			else
+				setImmediate(poll);
+		};
 		poll();
 	});
+}
+
+function untilCalls(fake, method, count) {
+	return until(() => fake.callsOf(method).length >= count, `${count} ${method} calls`);
 }
 
 test('batchArray splits into chunks of the batch size', () => {
@@ -134,8 +147,8 @@ test('pullMultipleImages turns a pull that cannot start into a failed entry', as
 	const { au } = setup({ [b]: { startError: 'not a valid image reference' }, [c]: { startStatus: 6 } });
 	const started = await au.pullMultipleImages([a, b, c]);
 	assert.match(started[0].sessionId, /^[0-9a-f]{32}$/);
-	assert.deepEqual(started[1], { image: b, sessionId: null, error: 'not a valid image reference' });
-	assert.deepEqual(started[2], { image: c, sessionId: null, error: 'Permission denied (ubus status 6)' });
+	assert.deepEqual(started[1], { image: b, sessionId: null, error: 'not a valid image reference', busy: false });
+	assert.deepEqual(started[2], { image: c, sessionId: null, error: 'Permission denied (ubus status 6)', busy: false });
 });
 
 test('waitForAllPulls makes one multi-session pullStatus call per tick', async () => {
@@ -387,7 +400,7 @@ test('cancel stops the outstanding pulls and starts no further batch', async () 
 	assert.deepEqual(fake.callsOf('pullStop').map((c) => c.args.sessionId).sort(), sessions.sort());
 	assert.ok(sessions.every((id) => fake.sessions.get(id).stopped));
 	assert.equal(fake.callsOf('pullStream').length, 4);
-	assert.deepEqual(rows.map((r) => [r.status, r.error]), images.map(() => ['error', 'Check cancelled']));
+	assert.deepEqual(rows.map((r) => [r.status, r.error, r.cancelled]), images.map(() => ['error', 'Check cancelled', true]));
 	assert.equal(await au.cancel(), false);
 });
 
@@ -411,7 +424,7 @@ test('cancel while the pulls are starting stops them once they have started', as
 	assert.equal(sessions.length, 4);
 	assert.deepEqual(fake.callsOf('pullStop').map((c) => c.args.sessionId).sort(), sessions.sort());
 	assert.equal(fake.callsOf('pullStatus').length, 0);
-	assert.ok(rows.every((r) => r.status === 'error' && r.error === 'Check cancelled'));
+	assert.ok(rows.every((r) => r.status === 'error' && r.error === 'Check cancelled' && r.cancelled === true));
 });
 
 test('a stalled pull that cannot be stopped says so', async () => {
@@ -438,4 +451,164 @@ test('checkForUpdates refuses to run twice at once', async () => {
 	await assert.rejects(au.checkForUpdates([container('a', a)]), /already running/);
 	assert.equal((await first)[0].status, 'update_available');
 	assert.equal((await au.checkForUpdates([container('a', a)]))[0].status, 'update_available');
+});
+
+test('waitForAllPulls starts a pull refused as busy again on later ticks', async () => {
+	const [a, b] = refs(2);
+	const { au, fake, clock } = setup({ [a]: { steps: 3 }, [b]: { busyFor: 2, steps: 2 } });
+	const started = await au.pullMultipleImages([a, b]);
+	assert.deepEqual([started[1].sessionId, started[1].busy, started[1].error], [null, true, BUSY_MESSAGE]);
+
+	const results = await au.waitForAllPulls(started);
+
+	assert.deepEqual(results.map((r) => [r.image, r.success, r.error]), [[a, true, null], [b, true, null]]);
+	/* refused at the start and on tick 1, started on tick 2 */
+	assert.deepEqual(fake.callsOf('pullStream').map((c) => c.args.image), [a, b, b, b]);
+	/* still one status call per tick, for the sessions that exist */
+	assert.equal(clock.ticks, 4);
+	const idB = fake.callsOf('pullStatus')[2].args.sessions[1].sessionId;
+	assert.deepEqual(fake.callsOf('pullStatus').map((c) => c.args.sessions.map((s) => s.sessionId)), [
+		[started[0].sessionId], [started[0].sessionId], [started[0].sessionId, idB], [idB]
+	]);
+	assert.equal(fake.sessions.get(idB).image, b);
+});
+
+test('waitForAllPulls gives up on a pull refused as busy for BUSY_TIMEOUT, in the router\'s words', async () => {
+	const [a] = refs(1);
+	const { au, fake, clock } = setup({ [a]: { busyFor: Infinity } });
+	const results = await au.waitForAllPulls(await au.pullMultipleImages([a]));
+
+	assert.deepEqual([results[0].success, results[0].error],
+		[false, `No free pull slot on the router for 60 seconds: ${BUSY_MESSAGE}`]);
+	assert.equal(clock.now, au.BUSY_TIMEOUT);
+	assert.equal(fake.callsOf('pullStream').length, 1 + au.BUSY_TIMEOUT / au.POLL_INTERVAL);
+	assert.deepEqual(fake.callsOf('pullStatus'), []);
+	assert.deepEqual(fake.callsOf('pullStop'), []);
+});
+
+test('waitForAllPulls does not spend the busy time on a long pause of the tab', async () => {
+	const [a] = refs(1);
+	const { au, clock } = setup({ [a]: { busyFor: 4 } });
+	const delay = au.delay;
+	au.delay = (ms) => (clock.ticks === 0 ? (clock.now += 3600000, delay(ms)) : delay(ms));
+	const results = await au.waitForAllPulls(await au.pullMultipleImages([a]));
+	assert.deepEqual([results[0].success, results[0].error], [true, null]);
+});
+
+test('cancel ends a pull waiting for a slot without a pullStop', async () => {
+	const [a, b] = refs(2);
+	const { au, fake } = setup({ [a]: { steps: 100 }, [b]: { busyFor: Infinity } });
+	const check = au.checkForUpdates([container('a', a), container('b', b)]);
+	await untilCalls(fake, 'pullStream', 3);
+
+	assert.equal(await au.cancel(), true);
+	const rows = await check;
+
+	assert.deepEqual(rows.map((r) => [r.status, r.error, r.cancelled]),
+		[['error', 'Check cancelled', true], ['error', 'Check cancelled', true]]);
+	assert.deepEqual(fake.callsOf('pullStop').map((c) => c.args.sessionId), [...fake.sessions.keys()]);
+	assert.equal(fake.sessions.size, 1);
+});
+
+test('cancel keeps the rows of containers that finished, in earlier batches and the running one', async () => {
+	const images = refs(5);
+	const { au, fake } = setup({ [images[3]]: { steps: 100 } }, { parallelPulls: 2 });
+	await au.loadSettings();
+	const check = au.checkForUpdates(images.map((img, i) => container(`c${i}`, img)));
+	/* tick 1 finishes batch 1, tick 2 finishes c2 of batch 2; c3 still pulls */
+	await untilCalls(fake, 'pullStatus', 3);
+
+	assert.equal(await au.cancel(), true);
+	const rows = await check;
+
+	assert.deepEqual(rows.map((r) => [r.name, r.status, r.cancelled === true]), [
+		['c0', 'update_available', false],
+		['c1', 'update_available', false],
+		['c2', 'update_available', false],
+		['c3', 'error', true],
+		['c4', 'error', true]
+	]);
+	assert.equal(fake.callsOf('pullStream').length, 4);
+});
+
+test('cancel keeps a pull the last answer reports done, and calls one its stop ended cancelled', async () => {
+	const [a, b] = refs(2);
+	const fake = new FakePodman({ [a]: { steps: 100 }, [b]: { steps: 100 } });
+	const issued = [];
+	let release;
+	const gate = new Promise((resolve) => { release = resolve; });
+	const rpc = makeRpc((o, m, args) => {
+		issued.push(m);
+		return m === 'pullStatus' ? gate.then(() => fake.handle(o, m, args)) : fake.handle(o, m, args);
+	});
+	const au = requireModule('podman.auto-update', { baseclass, rpc });
+	au.delay = () => new Promise((resolve) => setImmediate(resolve));
+
+	const check = au.checkForUpdates([container('a', a), container('b', b)]);
+	await until(() => issued.includes('pullStatus'), 'a pullStatus call');
+	/* the answer that is on its way: a finished, b ended by our own pullStop */
+	const [idA, idB] = [...fake.sessions.keys()];
+	fake.statusOverrides.push({ sessions: [
+		{ sessionId: idA, image: a, output: 'done\n', offset: 5, complete: true, success: true, imageId: 'c'.repeat(64) },
+		{ sessionId: idB, image: b, output: '', offset: 0, complete: true, success: false, error: 'pull stopped' }
+	] });
+	assert.equal(await au.cancel(), true);
+	release();
+	const rows = await check;
+
+	assert.deepEqual(rows.map((r) => [r.status, r.error, r.newImageId, r.cancelled === true]), [
+		['update_available', null, 'c'.repeat(64), false],
+		['error', 'Check cancelled', null, true]
+	]);
+});
+
+test('cancelledRow keeps the backend\'s status and marks the row', () => {
+	const { au } = setup();
+	assert.deepEqual(au.cancelledRow(container('web', 'reg/web:1', 'sha256:' + 'a'.repeat(64))), {
+		name: 'web', image: 'reg/web:1', running: true, hasUpdate: false, status: 'error',
+		error: 'Check cancelled', currentImageId: 'a'.repeat(64), newImageId: null, cancelled: true
+	});
+});
+
+const JOB_ID = 'b4'.repeat(16);
+const JOB_ROWS = [{
+	name: 'web', image: 'reg/web:1', running: true, hasUpdate: false, status: 'up_to_date',
+	error: null, currentImageId: OLD_ID, newImageId: OLD_ID
+}];
+
+test('followBackendCheck polls checkStatus once per tick until the router\'s check completes', async () => {
+	const { au, fake, clock } = setup();
+	const job = fake.addJob(JOB_ID, 3, JOB_ROWS);
+	const seen = [];
+
+	const finished = await au.followBackendCheck(job, (j) => seen.push([j.progress.done, j.progress.total, j.complete]));
+
+	assert.deepEqual(seen, [[1, 3, false], [2, 3, false], [3, 3, true]]);
+	assert.equal(clock.ticks, 3);
+	assert.deepEqual(fake.callsOf('checkStatus').map((c) => c.args), [1, 2, 3].map(() => ({ jobId: JOB_ID })));
+	assert.deepEqual([finished.complete, finished.finishedAt, finished.results], [true, 1767225600, JOB_ROWS]);
+
+	assert.equal(await au.followBackendCheck(finished), finished);
+	assert.equal(fake.callsOf('checkStatus').length, 3);
+});
+
+test('followBackendCheck rides over failed calls and rejects for an unknown job or after many', async () => {
+	const first = setup();
+	const job = first.fake.addJob(JOB_ID, 2, JOB_ROWS);
+	const handle = first.fake.handle;
+	let failing = 2;
+	first.fake.handle = (o, m, a) => (m === 'checkStatus' && failing-- > 0 ? 7 : handle(o, m, a));
+	assert.equal((await first.au.followBackendCheck(job)).complete, true);
+	assert.equal(first.clock.ticks, 4);
+
+	const second = setup();
+	await assert.rejects(second.au.followBackendCheck({ jobId: 'f'.repeat(32), complete: false }),
+		{ code: 'not_found', message: `no check job ${'f'.repeat(32)} (finished ones expire)` });
+	assert.equal(second.fake.callsOf('checkStatus').length, 1);
+
+	const third = setup();
+	third.fake.handle = (o, m, a) => { third.fake.calls.push({ object: o, method: m, args: a }); return 5; };
+	await assert.rejects(third.au.followBackendCheck({ jobId: JOB_ID, complete: false }),
+		/No data received \(ubus status 5\)/);
+	assert.equal(third.clock.ticks, third.au.MAX_STATUS_FAILURES);
 });

@@ -4,19 +4,27 @@
  * like docs/API.md, for unit tests of auto-update.js. Each pullStatus call
  * moves every session it names one step forward.
  *
- * images: { '<ref>': { steps, fail, stall, startError, startStatus, id,
- *                      inspectError, noImageId, slowEvery } }
+ * images: { '<ref>': { steps, fail, stall, startError, startStatus, busyFor,
+ *                      id, inspectError, noImageId, slowEvery } }
  *   steps        pullStatus calls until the pull is complete (default 1)
  *   fail         Podman's error text when the pull ends
  *   stall        never produce output nor complete
  *   slowEvery    produce output only on every Nth step (a large image)
  *   startError   pullStream answers {error: {code, message}}
  *   startStatus  pullStream answers a numeric ubus status
+ *   busyFor      pullStream answers {error: {code: 'busy'}} this many times
+ *                (Infinity: always), as the backend does when its cap of
+ *                pulls is reached
  *   id           the image id the pull reports and inspect returns
  *   noImageId    pullStatus leaves imageId out (an older backend)
+ *
+ * addJob(jobId, total, results) scripts a check job that the router runs by
+ * itself: each checkStatus call for it finishes one more image, and once all
+ * are done it is complete with those results.
  */
 
 const OUTPUT_LIMIT = 65536;
+const BUSY_MESSAGE = '8 pulls are already running; try again when one finishes';
 
 class FakePodman {
 	constructor(images = {}, settings = { parallelPulls: 4 }) {
@@ -25,6 +33,9 @@ class FakePodman {
 		this.sessions = new Map();
 		this.calls = [];
 		this.statusOverrides = [];
+		this.busyAnswers = new Map();
+		this.jobs = new Map();
+		this.clock = () => 1767225600;
 		this.nextId = 1;
 		this.handle = this.handle.bind(this);
 	}
@@ -38,6 +49,7 @@ class FakePodman {
 		const key = `${object}.${method}`;
 		switch (key) {
 		case 'podman.settings': return { socket: '/run/podman/podman.sock', stateDir: '/tmp/x', ...this.settings };
+		case 'podman.checkStatus': return this.checkStatus(args);
 		case 'podman.image.pullStream': return this.pullStream(args);
 		case 'podman.image.pullStatus': return this.pullStatus(args);
 		case 'podman.image.pullStop': return this.pullStop(args);
@@ -56,6 +68,11 @@ class FakePodman {
 			return spec.startStatus;
 		if (spec.startError)
 			return { error: { code: 'invalid_argument', message: spec.startError } };
+		const refused = this.busyAnswers.get(image) || 0;
+		if (spec.busyFor && refused < spec.busyFor) {
+			this.busyAnswers.set(image, refused + 1);
+			return { error: { code: 'busy', message: BUSY_MESSAGE } };
+		}
 		const sessionId = (this.nextId++).toString(16).padStart(32, '0');
 		this.sessions.set(sessionId, { image, spec, step: 0, output: '', complete: false, success: false, error: null, stopped: false });
 		return { sessionId };
@@ -113,6 +130,25 @@ class FakePodman {
 			complete: true, success: session.success, error: session.error };
 	}
 
+	addJob(jobId, total, results) {
+		const job = { jobId, complete: false, startedAt: this.clock(), progress: { total, done: 0, pulling: [] } };
+		this.jobs.set(jobId, { job, results });
+		return { ...job, progress: { ...job.progress } };
+	}
+
+	checkStatus({ jobId }) {
+		const entry = this.jobs.get(jobId);
+		if (!entry)
+			return { error: { code: 'not_found', message: `no check job ${jobId} (finished ones expire)` } };
+		const { job, results } = entry;
+		if (!job.complete) {
+			job.progress.done++;
+			if (job.progress.done >= job.progress.total)
+				Object.assign(job, { complete: true, finishedAt: this.clock(), pulls: job.progress.total, results });
+		}
+		return JSON.parse(JSON.stringify(job));
+	}
+
 	inspect({ image }) {
 		const spec = this.spec(image);
 		if (spec.inspectError)
@@ -124,4 +160,4 @@ class FakePodman {
 	}
 }
 
-module.exports = { FakePodman };
+module.exports = { FakePodman, BUSY_MESSAGE };

@@ -89,6 +89,7 @@ function directives(source) {
  * files/www/luci-static/resources/podman/auto-update.js) and return its
  * instance, as LuCI's L.require() does. `provided` maps module names to
  * stand-ins (rpc, ui, ...); other modules are loaded from the tree.
+ * `provided.window` is the window the module sees (default: an empty object).
  */
 function requireModule(name, provided, cache = {}) {
 	if (provided[name])
@@ -101,7 +102,7 @@ function requireModule(name, provided, cache = {}) {
 	const deps = directives(source);
 	const instances = deps.map((d) => requireModule(d.name, provided, cache));
 	const factory = new Function('window', 'document', 'L', ...deps.map((d) => d.as), source);
-	const Class = factory({}, {}, L, ...instances);
+	const Class = factory(provided.window || {}, {}, L, ...instances);
 
 	if (typeof Class !== 'function' || typeof Class.extend !== 'function')
 		throw new TypeError(`${name} factory yields no class`);

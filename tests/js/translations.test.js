@@ -9,6 +9,7 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '../..');
 const SOURCES = [
 	'files/www/luci-static/resources/podman/auto-update.js',
+	'files/www/luci-static/resources/podman/last-check.js',
 	'files/www/luci-static/resources/view/podman/overview.js'
 ];
 const MENU = 'files/usr/share/luci/menu.d/luci-app-podman-updates.json';

@@ -8,12 +8,19 @@
  *
  * The browser starts up to PARALLEL_PULLS pulls at once, follows all of them
  * with one multi-session pullStatus call per tick, then inspects what was
- * pulled and compares it with the image each container runs.
+ * pulled and compares it with the image each container runs. It also
+ * follows a check that the router runs by itself (followBackendCheck).
  */
 
 var callSettings = rpc.declare({
 	object: 'podman',
 	method: 'settings'
+});
+
+var callCheckStatus = rpc.declare({
+	object: 'podman',
+	method: 'checkStatus',
+	params: [ 'jobId' ]
 });
 
 var callPullStream = rpc.declare({
@@ -173,13 +180,22 @@ return baseclass.extend({
 	STALL_TIMEOUT: (600 + 30) * 1000,
 
 	/*
-	 * ...and only after this many answered ticks without progress, so a tab
-	 * that was hidden (no animation frames, no requests) for a while does
-	 * not count as a stall when it comes back.
+	 * ...and only after this many answered ticks without progress (or, for
+	 * BUSY_TIMEOUT, busy answers), so a tab that was hidden (no animation
+	 * frames, no requests) for a while does not count as a stall when it
+	 * comes back.
 	 */
 	STALL_TICKS: 5,
 
-	/** Consecutive failed pullStatus calls after which the batch gives up. */
+	/*
+	 * The router runs at most twice parallel_pulls pulls at once, a check of
+	 * its own included, and answers pullStream `busy` beyond that. Such a
+	 * pull is started again on later ticks; it fails with the router's
+	 * words once it has been refused for this long.
+	 */
+	BUSY_TIMEOUT: 60 * 1000,
+
+	/** Consecutive failed status calls after which a batch or follow gives up. */
 	MAX_STATUS_FAILURES: 10,
 
 	activeCheck: null,
@@ -292,14 +308,17 @@ return baseclass.extend({
 	 * Start every pull of a batch at once.
 	 *
 	 * @example
-	 * pullMultipleImages([ 'reg/app:1', 'reg/db:2' ])
-	 * // -> Promise<[ { image: 'reg/app:1', sessionId: '9f0c...', error: null },
-	 * //              { image: 'reg/db:2', sessionId: null, error: 'not a valid image reference' } ]>
+	 * pullMultipleImages([ 'reg/app:1', 'reg/db:2', 'reg/web:3' ])
+	 * // -> Promise<[ { image: 'reg/app:1', sessionId: '9f0c...', error: null, busy: false },
+	 * //              { image: 'reg/db:2', sessionId: null, error: 'not a valid image reference', busy: false },
+	 * //              { image: 'reg/web:3', sessionId: null, busy: true,
+	 * //                error: '8 pulls are already running; try again when one finishes' } ]>
 	 *
 	 * @param {string[]} images
 	 * @param {Object} [token] - the running check, for cancel()
-	 * @returns {Promise<Array<{image: string, sessionId: ?string, error: ?string}>>}
-	 * in the order of images; a pull that could not start is a failed entry.
+	 * @returns {Promise<Array<{image: string, sessionId: ?string, error: ?string, busy: boolean}>>}
+	 * in the order of images; a pull that could not start is a failed entry,
+	 * `busy` when the router had no free pull slot (worth another try).
 	 */
 	pullMultipleImages: function(images, token) {
 		token = token || this.newToken();
@@ -312,9 +331,9 @@ return baseclass.extend({
 				/* cancel() stops what is listed here; waitForAllPulls() the rest */
 				token.sessions[reply.sessionId] = true;
 
-				return { image: image, sessionId: reply.sessionId, error: null };
+				return { image: image, sessionId: reply.sessionId, error: null, busy: false };
 			}).catch(function(err) {
-				return { image: image, sessionId: null, error: err.message };
+				return { image: image, sessionId: null, error: err.message, busy: err.code == 'busy' };
 			});
 		}));
 	},
@@ -322,18 +341,23 @@ return baseclass.extend({
 	/**
 	 * Follow all pulls of a batch with ONE polling loop: each tick is a single
 	 * multi-session pullStatus call for the sessions still running, and each
-	 * session's offset is kept as the backend returns it.
+	 * session's offset is kept as the backend returns it. A pull the router
+	 * refused as `busy` is started again on later ticks, in the same
+	 * animation frame as the status call (so LuCI sends both as one request),
+	 * until a slot is free or BUSY_TIMEOUT has passed.
 	 *
 	 * @example
 	 * waitForAllPulls([ { image: 'reg/app:1', sessionId: '9f0c...' },
 	 *                   { image: 'reg/db:2', sessionId: null, error: 'cannot start' } ])
-	 * // -> Promise<[ { image: 'reg/app:1', success: true, error: null, imageId: '3b1e...' },
-	 * //              { image: 'reg/db:2', success: false, error: 'cannot start', imageId: null } ]>
+	 * // -> Promise<[ { image: 'reg/app:1', success: true, error: null, imageId: '3b1e...', cancelled: false },
+	 * //              { image: 'reg/db:2', success: false, error: 'cannot start', imageId: null, cancelled: false } ]>
 	 *
-	 * @param {Array<{image: string, sessionId: ?string, error: ?string}>} sessions
+	 * @param {Array<{image: string, sessionId: ?string, error: ?string, busy: ?boolean}>} sessions
+	 * as pullMultipleImages() resolves them
 	 * @param {Object} [token] - the running check, for cancel()
-	 * @returns {Promise<Array<{image: string, success: boolean, error: ?string, imageId: ?string}>>}
-	 * in the order of sessions, once every session is complete, stalled or cancelled.
+	 * @returns {Promise<Array<{image: string, success: boolean, error: ?string, imageId: ?string, cancelled: boolean}>>}
+	 * in the order of sessions, once every session is complete, stalled or
+	 * cancelled; `cancelled` marks a pull that cancel() ended.
 	 */
 	waitForAllPulls: async function(sessions, token) {
 		/* called on its own: these sessions are ours to stop */
@@ -354,12 +378,15 @@ return baseclass.extend({
 				image: s.image,
 				sessionId: s.sessionId || null,
 				offset: 0,
-				done: !s.sessionId,
+				done: !s.sessionId && !s.busy,
 				success: false,
-				error: s.sessionId ? null : (s.error || _('The pull did not start')),
+				cancelled: false,
+				error: (s.sessionId || s.busy) ? null : (s.error || _('The pull did not start')),
 				imageId: null,
 				lastProgress: started,
-				quietTicks: 0
+				quietTicks: 0,
+				busySince: s.busy ? started : null,
+				busyTicks: s.busy ? 1 : 0
 			};
 		});
 
@@ -371,6 +398,7 @@ return baseclass.extend({
 
 			/* cancel() stopped what ran then; this stops pulls that started since */
 			if (token.cancelled) {
+				pending.forEach(function(s) { s.cancelled = true; });
 				await this.stopAndFail(pending, token, function() { return _('Check cancelled'); });
 				break;
 			}
@@ -380,42 +408,55 @@ return baseclass.extend({
 			if (token.cancelled)
 				continue;
 
-			var entries = null;
+			var running = pending.filter(function(s) { return s.sessionId; }),
+			    waiting = pending.filter(function(s) { return !s.sessionId; });
 
-			try {
-				entries = unwrap(await callPullStatus(pending.map(function(s) {
-					return { sessionId: s.sessionId, offset: s.offset };
-				}))).sessions;
+			/* both issued before either is awaited: one animation frame */
+			var polling = running.length ? this.pollStatus(running) : Promise.resolve(null),
+			    starting = this.pullMultipleImages(waiting.map(function(s) { return s.image; }), token);
 
-				if (!Array.isArray(entries))
-					throw new Error(_('Malformed reply from the router'));
+			var polled = await polling,
+			    restarted = await starting,
+			    now = this.now();
 
+			/* even after a cancel: a session started now must be known, to be stopped */
+			waiting.forEach(function(s, i) { this.applyStart(s, restarted[i], token, now); }, this);
+
+			if (polled && polled.failure) {
+				failures++;
+				lastFailure = polled.failure;
+			}
+			else if (polled) {
 				failures = 0;
 			}
-			catch (err) {
-				failures++;
-				lastFailure = err;
+
+			if (token.cancelled) {
+				/* cancelled while the calls ran: a pull that finished keeps its
+				   result; any other answer may be our own pullStop speaking */
+				if (polled && polled.entries)
+					running.forEach(function(s, i) {
+						var entry = this.findEntry(polled.entries, i, s.sessionId);
+
+						if (entry && entry.complete === true && entry.success === true)
+							this.applyStatus(s, entry, token, now);
+					}, this);
+
+				continue;
 			}
 
-			/* cancelled while the call ran: what it says no longer counts */
-			if (token.cancelled)
-				continue;
-
-			var now = this.now();
-
-			if (entries)
-				pending.forEach(function(s, i) {
-					this.applyStatus(s, this.findEntry(entries, i, s.sessionId), token, now);
+			if (polled && polled.entries)
+				running.forEach(function(s, i) {
+					this.applyStatus(s, this.findEntry(polled.entries, i, s.sessionId), token, now);
 				}, this);
 
 			if (failures >= this.MAX_STATUS_FAILURES) {
-				await this.stopAndFail(pending, token, function() {
+				await this.stopAndFail(running.filter(function(s) { return !s.done; }), token, function() {
 					return _('Could not follow the pull: %s').format(lastFailure.message);
 				});
 				continue;
 			}
 
-			await this.stopAndFail(pending.filter(function(s) {
+			await this.stopAndFail(running.filter(function(s) {
 				return !s.done && s.quietTicks >= this.STALL_TICKS &&
 					now - s.lastProgress >= this.STALL_TIMEOUT;
 			}, this), token, function(s) {
@@ -425,7 +466,28 @@ return baseclass.extend({
 		}
 
 		return states.map(function(s) {
-			return { image: s.image, success: s.success, error: s.error, imageId: s.imageId };
+			return { image: s.image, success: s.success, error: s.error, imageId: s.imageId, cancelled: s.cancelled };
+		});
+	},
+
+	/**
+	 * One multi-session pullStatus call for these sessions; never rejects.
+	 *
+	 * @example
+	 * pollStatus([ { sessionId: '9f0c...', offset: 120 } ])
+	 * // -> Promise<{ entries: [ { sessionId: '9f0c...', offset: 380, complete: false, ... } ] }>
+	 * // -> Promise<{ failure: Error('Request timeout (ubus status 7)') }>
+	 */
+	pollStatus: function(states) {
+		return callPullStatus(states.map(function(s) {
+			return { sessionId: s.sessionId, offset: s.offset };
+		})).then(unwrap).then(function(reply) {
+			if (!Array.isArray(reply.sessions))
+				throw new Error(_('Malformed reply from the router'));
+
+			return { entries: reply.sessions };
+		}).catch(function(err) {
+			return { failure: err };
 		});
 	},
 
@@ -446,6 +508,34 @@ return baseclass.extend({
 				return entries[j];
 
 		return null;
+	},
+
+	/**
+	 * Apply the answer to a retried pullStream to a pull waiting for a slot.
+	 *
+	 * @example
+	 * // { sessionId: '9f0c...' }                 -> running from now on, polled next tick
+	 * // { busy: true, error: '8 pulls are ...' } -> still waiting; failed with those words
+	 * //                                             after BUSY_TIMEOUT and STALL_TICKS answers
+	 * // { busy: false, error: 'Permission denied (ubus status 6)' } -> failed
+	 * // anything but a session after cancel()                      -> left for the cancel to end
+	 */
+	applyStart: function(state, started, token, now) {
+		if (started.sessionId) {
+			state.sessionId = started.sessionId;
+			state.lastProgress = now;
+			state.quietTicks = 0;
+			return;
+		}
+
+		if (token.cancelled)
+			return;
+
+		if (!started.busy)
+			this.finish(state, token, false, started.error);
+		else if (++state.busyTicks >= this.STALL_TICKS && now - state.busySince >= this.BUSY_TIMEOUT)
+			this.finish(state, token, false, _('No free pull slot on the router for %d seconds: %s')
+				.format(Math.round((now - state.busySince) / 1000), started.error));
 	},
 
 	/**
@@ -573,8 +663,9 @@ return baseclass.extend({
 	 * as the backend's `podman containers` lists them
 	 * @param {Function} [onProgress]
 	 * @returns {Promise<Object[]>} one row per container, in input order, with
-	 * the fields and statuses of the backend's checkUpdates rows; rejects if a
-	 * check is already running.
+	 * the fields and statuses of the backend's checkUpdates rows (a container
+	 * that cancel() left unfinished gets a cancelledRow()); rejects if a check
+	 * is already running.
 	 */
 	checkForUpdates: async function(containers, onProgress) {
 		if (this.activeCheck)
@@ -637,7 +728,9 @@ return baseclass.extend({
 				byImage[p.image].forEach(function(idx) {
 					var c = containers[idx];
 
-					if (found[i].error != null)
+					if (p.cancelled)
+						rows[idx] = this.cancelledRow(c);
+					else if (found[i].error != null)
 						rows[idx] = this.makeRow(c, 'error', found[i].error, null);
 					else if (normalizeId(found[i].id) == normalizeId(c.imageId))
 						rows[idx] = this.makeRow(c, 'up_to_date', null, found[i].id);
@@ -652,7 +745,7 @@ return baseclass.extend({
 		}
 
 		return containers.map(function(c, idx) {
-			return rows[idx] || this.makeRow(c, 'error', _('Check cancelled'), null);
+			return rows[idx] || this.cancelledRow(c);
 		}, this);
 	},
 
@@ -713,9 +806,27 @@ return baseclass.extend({
 	},
 
 	/**
+	 * The row of a container that a cancelled check did not finish: status
+	 * 'error' as the backend would have it, marked `cancelled` so that a page
+	 * can tell it from a real failure.
+	 *
+	 * @example
+	 * cancelledRow({ name: 'web', image: 'reg/web:1', imageId: 'aa11', running: true })
+	 * // -> { name: 'web', image: 'reg/web:1', running: true, hasUpdate: false, status: 'error',
+	 * //      error: 'Check cancelled', currentImageId: 'aa11', newImageId: null, cancelled: true }
+	 */
+	cancelledRow: function(container) {
+		var row = this.makeRow(container, 'error', _('Check cancelled'), null);
+
+		row.cancelled = true;
+
+		return row;
+	},
+
+	/**
 	 * Cancel the running check: stop its outstanding pulls through pullStop.
-	 * The check then resolves, with 'Check cancelled' errors for the
-	 * containers it had not finished.
+	 * The check then resolves; containers it had finished keep their rows,
+	 * the others get a cancelledRow().
 	 *
 	 * @returns {Promise<boolean>} false when no check was running; rejects
 	 * when a pull could not be stopped.
@@ -731,6 +842,51 @@ return baseclass.extend({
 		return this.stopPulls(token, Object.keys(token.sessions)).then(function() {
 			return true;
 		});
+	},
+
+	/**
+	 * Follow a check job that the router runs by itself (`ubus call podman
+	 * checkUpdates`, e.g. from cron) until it completes: one checkStatus call
+	 * per POLL_INTERVAL. A failed call is tried again on the next tick; an
+	 * unknown job, or MAX_STATUS_FAILURES failures in a row, reject.
+	 *
+	 * @example
+	 * followBackendCheck({ jobId: 'b41e...', complete: false, progress: { total: 5, done: 2 } },
+	 *     function(job) { ... job.progress.done ... })  // called after every answered tick
+	 * // -> Promise<{ jobId: 'b41e...', complete: true, finishedAt: 1767225600.25,
+	 * //              progress: { total: 5, done: 5, pulling: [] }, results: [ ... ] }>
+	 *
+	 * @param {Object} job - a checkStatus reply
+	 * @param {Function} [onProgress] - called with each later checkStatus reply
+	 * @returns {Promise<Object>} the completed job, which may carry a job-level `error`
+	 */
+	followBackendCheck: async function(job, onProgress) {
+		var failures = 0;
+
+		while (job.complete !== true) {
+			await this.delay(this.POLL_INTERVAL);
+
+			try {
+				var reply = unwrap(await callCheckStatus(job.jobId));
+
+				if (typeof(reply.complete) != 'boolean')
+					throw new Error(_('Malformed reply from the router'));
+
+				job = reply;
+				failures = 0;
+			}
+			catch (err) {
+				if (err.code == 'not_found' || ++failures >= this.MAX_STATUS_FAILURES)
+					throw err;
+
+				continue;
+			}
+
+			if (onProgress)
+				onProgress(job);
+		}
+
+		return job;
 	},
 
 	unwrap: unwrap,

@@ -119,6 +119,11 @@
 	var L = {
 		env: { base_url: '/luci-static/resources', rpctimeout: 20 },
 
+		/* the URL of a file under luci-static/resources, as LuCI's L.resource() */
+		resource: function() {
+			return [ this.env.base_url ].concat(Array.prototype.slice.call(arguments)).join('/');
+		},
+
 		bind: function(fn, self) {
 			return Function.prototype.bind.apply(fn, [ self ].concat(Array.prototype.slice.call(arguments, 2)));
 		},

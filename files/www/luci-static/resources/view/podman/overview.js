@@ -4,11 +4,14 @@
 'require ui';
 'require rpc';
 'require podman.auto-update as autoUpdate';
+'require podman.last-check as lastCheck';
 
 /*
  * Podman containers and their image updates: lists the containers, checks
  * them for newer images in parallel batches (podman/auto-update.js) and
  * shows which batch is being pulled, then the result of every container.
+ * The last check survives a reload (podman/last-check.js): the page shows
+ * the newer of this browser's last check and the router's.
  */
 
 var callContainers = rpc.declare({
@@ -21,17 +24,27 @@ var callCheckStatus = rpc.declare({
 	method: 'checkStatus'
 });
 
-function statusText(status) {
-	switch (status) {
+/* kind: a row's status, 'cancelled' (see displayStatus) or a state of the page */
+function statusText(kind) {
+	switch (kind) {
 	case 'update_available': return _('Update available');
 	case 'up_to_date': return _('Up to date');
 	case 'pinned': return _('Pinned');
 	case 'local_only': return _('Local only');
 	case 'error': return _('Error');
+	case 'cancelled': return _('Not checked (cancelled)');
 	case 'checking': return _('Checking…');
 	case 'waiting': return _('Waiting');
 	default: return _('Not checked');
 	}
+}
+
+/*
+ * What a row shows: a container that a cancel left unfinished was not
+ * checked, which is no failure; the row itself keeps the backend's status.
+ */
+function displayStatus(row) {
+	return row.cancelled === true ? 'cancelled' : row.status;
 }
 
 function shortId(id) {
@@ -39,7 +52,7 @@ function shortId(id) {
 }
 
 function detailText(row) {
-	switch (row.status) {
+	switch (displayStatus(row)) {
 	case 'update_available': return _('New image %s').format(shortId(row.newImageId));
 	case 'up_to_date': return _('Image %s').format(shortId(row.newImageId || row.currentImageId));
 	case 'pinned': return _('Pinned to a digest, so it never changes');
@@ -49,27 +62,25 @@ function detailText(row) {
 	}
 }
 
-/* A backend time stamp (seconds, milliseconds or ISO 8601) as a Date. */
-function toDate(stamp) {
-	if (typeof(stamp) == 'number')
-		return new Date(stamp < 1e12 ? stamp * 1000 : stamp);
+/* The "Last check" line; took (seconds) only right after this browser's check. */
+function checkedText(check, took) {
+	var when = new Date(check.finishedAt).toLocaleString();
 
-	var date = new Date(stamp);
+	if (check.source == 'router')
+		return _('Last check: %s, on the router').format(when);
 
-	return isNaN(date.getTime()) ? null : date;
+	if (took != null)
+		return (check.cancelled
+			? _('Last check: %s, from this browser (cancelled after %d s)')
+			: _('Last check: %s, from this browser (took %d s)')).format(when, took);
+
+	return (check.cancelled
+		? _('Last check: %s, from this browser (cancelled)')
+		: _('Last check: %s, from this browser')).format(when);
 }
 
 function byName(a, b) {
 	return (a.name < b.name) ? -1 : (a.name > b.name) ? 1 : 0;
-}
-
-/*
- * Text goes into nodes inside an array: E() and dom.content() treat a lone
- * string as markup, and names, images and Podman's messages come from
- * outside.
- */
-function notify(message, severity) {
-	ui.addNotification(null, E('p', {}, [ message ]), severity || 'error');
 }
 
 return view.extend({
@@ -81,28 +92,30 @@ return view.extend({
 		return Promise.all([
 			callContainers().then(autoUpdate.unwrap).then(function(reply) {
 				return Array.isArray(reply.containers) ? reply.containers : [];
-			}).catch(function(err) {
-				notify(_('Could not list the containers: %s').format(err.message));
+			}).catch(L.bind(function(err) {
+				this.notify(_('Could not list the containers: %s').format(err.message));
 				return null;
-			}),
-			autoUpdate.loadSettings().catch(function(err) {
-				notify(_('Could not read the settings, checking %d images at a time: %s')
+			}, this)),
+			autoUpdate.loadSettings().catch(L.bind(function(err) {
+				this.notify(_('Could not read the settings, checking %d images at a time: %s')
 					.format(autoUpdate.PARALLEL_PULLS, err.message), 'warning');
 				return null;
-			}),
-			callCheckStatus().then(autoUpdate.unwrap).catch(function(err) {
+			}, this)),
+			callCheckStatus().then(autoUpdate.unwrap).catch(L.bind(function(err) {
 				/* no check has run on the router yet: nothing to show */
 				if (err.code != 'not_found')
-					notify(_('Could not read the last check: %s').format(err.message), 'warning');
+					this.notify(_('Could not read the last check: %s').format(err.message), 'warning');
 
 				return null;
-			})
+			}, this)),
+			lastCheck.load()
 		]);
 	},
 
 	render: function(data) {
 		this.containers = (data[0] || []).slice().sort(byName);
 		this.rowNodes = {};
+		this.byName = {};
 
 		var table = E('table', { 'class': 'table', 'id': 'podman-containers' }, [
 			E('tr', { 'class': 'tr table-titles' }, [
@@ -125,6 +138,7 @@ return view.extend({
 			]);
 
 			this.rowNodes[c.name] = tr;
+			this.byName[c.name] = c;
 			table.appendChild(tr);
 		}, this);
 
@@ -160,9 +174,11 @@ return view.extend({
 			E('div', { 'class': 'cbi-progressbar' }, this.barNode)
 		]);
 
+		this.routerNode = E('p', { 'class': 'podman-router-check', 'id': 'podman-router-check', 'style': 'display:none' });
 		this.checkedNode = E('p', { 'class': 'podman-checked', 'id': 'podman-checked' }, [ _('Not checked yet.') ]);
 
 		this.root = E('div', { 'id': 'podman-updates', 'data-state': 'idle' }, [
+			E('link', { 'rel': 'stylesheet', 'href': L.resource('podman/overview.css') }),
 			E('h2', {}, [ _('Podman image updates') ]),
 			E('div', { 'class': 'cbi-map-descr' }, [
 				_('Pulls the image of every container, %d at a time, and tells which containers run an older image than their registry now serves.')
@@ -171,42 +187,117 @@ return view.extend({
 			E('div', { 'class': 'cbi-section' }, [
 				E('div', { 'class': 'podman-actions' }, [ this.checkButton, ' ', this.cancelButton ]),
 				this.progressNode,
+				this.routerNode,
 				this.checkedNode,
 				table
 			])
 		]);
 
-		this.showBackendJob(data[2]);
+		this.shown = null;
+		this.showCheck(lastCheck.newer(data[3], lastCheck.fromRouter(data[2])));
+
+		if (data[2] && data[2].complete === false)
+			this.followRouterCheck(data[2]);
 
 		return this.root;
 	},
 
-	/* Show the last check the router itself ran (cron, `ubus call`), if any. */
-	showBackendJob: function(job) {
-		if (!job || !job.complete || !Array.isArray(job.results))
+	/*
+	 * Text goes into nodes inside an array: E() and dom.content() treat a
+	 * lone string as markup, and names, images and Podman's messages come
+	 * from outside. The node is kept so that the next check can take it down.
+	 */
+	notify: function(message, severity) {
+		var node = ui.addNotification(null, E('p', {}, [ message ]), severity || 'error');
+
+		this.notices = (this.notices || []).concat([ node ]);
+
+		return node;
+	},
+
+	/* Take down the notifications this page put up; others stay. */
+	clearNotices: function() {
+		(this.notices || []).forEach(function(node) {
+			if (node && node.parentNode)
+				node.parentNode.removeChild(node);
+		});
+
+		this.notices = [];
+	},
+
+	/*
+	 * Show a check's rows and when it ran. A row whose container has since
+	 * been recreated (another image id or reference) no longer applies and
+	 * leaves that container "Not checked".
+	 */
+	showCheck: function(check, took) {
+		if (!check)
 			return;
 
-		job.results.forEach(this.showRow, this);
+		this.shown = check;
+		this.containers.forEach(function(c) { this.showRow({ name: c.name, status: 'unchecked' }); }, this);
+		check.rows.filter(this.stillApplies, this).forEach(this.showRow, this);
+		dom.content(this.checkedNode, [ checkedText(check, took) ]);
+	},
 
-		var when = toDate(job.finishedAt);
+	stillApplies: function(row) {
+		var c = this.byName[row.name];
 
-		if (when)
-			dom.content(this.checkedNode, [ _('Last check: %s (run on the router)').format(when.toLocaleString()) ]);
+		return c != null && c.image == row.image &&
+			autoUpdate.normalizeId(c.imageId) == autoUpdate.normalizeId(row.currentImageId);
 	},
 
 	showRow: function(row) {
-		var tr = this.rowNodes[row.name];
+		var tr = this.rowNodes[row.name],
+		    kind = displayStatus(row);
 
 		if (!tr)
 			return;
 
-		tr.setAttribute('data-status', row.status);
+		tr.setAttribute('data-status', kind);
 		dom.content(tr.querySelector('.podman-status'),
-			E('span', { 'class': 'podman-label podman-label-' + row.status }, [ statusText(row.status) ]));
+			E('span', { 'class': 'podman-label podman-label-' + kind }, [ statusText(kind) ]));
 		dom.content(tr.querySelector('.podman-details'), [ detailText(row) ]);
 	},
 
+	/*
+	 * The router runs a check of its own (cron, `ubus call`): say how far it
+	 * is on every polling interval, then show its result unless a check of
+	 * this browser runs or finished later.
+	 */
+	followRouterCheck: function(job) {
+		this.showRouterProgress(job);
+
+		return autoUpdate.followBackendCheck(job, L.bind(this.showRouterProgress, this))
+			.then(L.bind(function(finished) {
+				var check = lastCheck.fromRouter(finished);
+
+				if (finished.error)
+					this.notify(_('The check on the router failed: %s')
+						.format(autoUpdate.errorText(finished.error)), 'warning');
+
+				if (check && !this.checking && lastCheck.newer(check, this.shown) === check)
+					this.showCheck(check);
+			}, this))
+			.catch(L.bind(function(err) {
+				this.notify(_('Could not follow the check on the router: %s').format(err.message), 'warning');
+			}, this))
+			.then(L.bind(function() {
+				this.routerNode.style.display = 'none';
+			}, this));
+	},
+
+	showRouterProgress: function(job) {
+		var p = job.progress || {};
+
+		this.routerNode.style.display = '';
+		dom.content(this.routerNode, [ p.total
+			? _('A check is running on the router: %d of %d done').format(p.done || 0, p.total)
+			: _('A check is running on the router…') ]);
+	},
+
 	setChecking: function(checking) {
+		this.checking = checking;
 		this.root.setAttribute('data-state', checking ? 'checking' : 'done');
 		this.progressNode.style.display = checking ? '' : 'none';
 		this.cancelButton.style.display = checking ? '' : 'none';
@@ -248,43 +339,44 @@ return view.extend({
 	},
 
 	handleCheck: function(ev) {
-		var started = new Date();
+		var started = Date.now();
 
+		this.clearNotices();
 		this.progress = { batchNum: 0, batchTotal: 0, checking: [], done: 0, total: this.containers.length };
-		this.cancelled = false;
 		this.containers.forEach(function(c) { this.showRow({ name: c.name, status: 'waiting' }); }, this);
 		this.renderProgress();
 		this.setChecking(true);
 
 		return autoUpdate.checkForUpdates(this.containers, L.bind(this.handleProgress, this))
 			.then(L.bind(function(rows) {
-				var finished = new Date(),
-				    failed = rows.filter(function(r) { return r.status == 'error'; }).length;
+				var finished = Date.now(),
+				    cancelled = rows.some(function(r) { return r.cancelled === true; }),
+				    failed = rows.filter(function(r) { return r.status == 'error' && !r.cancelled; }).length;
 
-				rows.forEach(this.showRow, this);
-				var took = Math.round((finished - started) / 1000);
+				/*
+				 * false when storage is unavailable or full, or a cancel left
+				 * nothing finished: a reload then shows the router's last check
+				 */
+				lastCheck.save(rows, finished);
+				this.showCheck({ source: 'browser', finishedAt: finished, cancelled: cancelled, rows: rows },
+					Math.round((finished - started) / 1000));
 
-				dom.content(this.checkedNode, [ (this.cancelled
-					? _('Last check: %s (took %d s, cancelled)')
-					: _('Last check: %s (took %d s)')).format(finished.toLocaleString(), took) ]);
-
-				if (failed && !this.cancelled)
-					notify(_('%d of %d containers could not be checked; see Details.')
+				if (failed)
+					this.notify(_('%d of %d containers could not be checked; see Details.')
 						.format(failed, rows.length), 'warning');
 			}, this))
-			.catch(function(err) {
-				notify(_('The update check failed: %s').format(err.message));
-			})
+			.catch(L.bind(function(err) {
+				this.notify(_('The update check failed: %s').format(err.message));
+			}, this))
 			.then(L.bind(this.setChecking, this, false));
 	},
 
 	handleCancel: function(ev) {
-		this.cancelled = true;
 		this.cancelButton.disabled = true;
 		dom.content(this.checkingNode, [ _('Cancelling…') ]);
 
-		return autoUpdate.cancel().catch(function(err) {
-			notify(_('Could not stop every pull: %s').format(err.message));
-		});
+		return autoUpdate.cancel().catch(L.bind(function(err) {
+			this.notify(_('Could not stop every pull: %s').format(err.message));
+		}, this));
 	}
 });
