@@ -331,3 +331,12 @@ def test_podman_hung_is_reported_before_luci_gives_up(stack, rpcd):
         os.kill(stack.service.pid, signal.SIGCONT)
     assert result.reply["error"]["code"] == "podman_unreachable"
     assert "stopped answering" in result.reply["error"]["message"]
+
+
+def test_pull_stream_large_multi_layer_image(stack, registry, rpcd, uid):
+    ref = f"{registry.host}/large{uid}:1"
+    image_id = stack.publish(ref, sizes=(12_000_000, 9_000_000, 3_000))
+    reply = wait_for_pull(rpcd, _start(rpcd, ref), timeout=120)
+    assert reply["success"] is True
+    assert reply["imageId"] == image_id
+    assert reply["output"].count("Copying blob") == 3
