@@ -477,3 +477,37 @@ def test_pull_order_starts_the_largest_images_first():
     ]
     sizes = {"a": 10, "b": 300, "c": 900, "d": 50}
     assert pull_order(rows, sizes) == ["r/big:1", "r/mid:1", "r/small:1", "r/unknown:1"]
+
+
+def test_check_progress_that_cannot_be_saved_does_not_stop_it(
+    containers, registry, state_dir, uid
+):
+    from podman_rpcd.check import CheckRun
+    from podman_rpcd.errors import StateUnavailable
+    from podman_rpcd.jobs import JobStore
+    from podman_rpcd.sessions import SessionStore
+    from podman_rpcd.transport import PodmanClient
+
+    deployed = _deploy(containers, registry.host, f"ps{uid}x", 2, newer=[1])
+
+    class NoRoomForProgress(JobStore):
+        def save(self, record):
+            if not record.get("complete"):
+                raise StateUnavailable("no space left on device")
+            super().save(record)
+
+    root = state.StateDir(state_dir).ensure()
+    jobs = NoRoomForProgress(root)
+    record = {
+        "jobId": state.new_id(),
+        "complete": False,
+        "names": sorted(deployed),
+        "parallel": 2,
+        "progress": {"total": 0, "done": 0, "pulling": []},
+    }
+    CheckRun(
+        record, jobs, SessionStore(root), lambda: PodmanClient(containers.socket)
+    ).run()
+
+    final = jobs.get(record["jobId"])
+    assert [r["status"] for r in final["results"]] == ["up_to_date", "update_available"]

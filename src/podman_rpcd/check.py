@@ -12,7 +12,7 @@ import os
 import threading
 
 from . import reference, state
-from .errors import NotFound, RpcdError
+from .errors import NotFound, RpcdError, StateUnavailable
 from .jobs import JobStore
 from .pull import PullOutcome, run_pull
 from .sessions import SessionStore
@@ -198,7 +198,11 @@ class CheckRun:
             self._save()
 
     def _save(self) -> None:
-        self.jobs.save(self.record)
+        """Write progress; a failure here only delays what callers see."""
+        try:
+            self.jobs.save(self.record)
+        except StateUnavailable as exc:
+            log.warning("check %s: progress not saved: %s", self.record["jobId"], exc)
 
 
 def _bare_id(image_id: str) -> str:
