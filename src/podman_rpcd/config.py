@@ -31,6 +31,13 @@ class Settings:
         for name, value in values.items():
             setattr(self, name, value)
 
+    @property
+    def pull_cap(self) -> int:
+        """Pulls allowed at once in all: twice parallel_pulls, so a page's
+        batch can run beside a check without either exceeding the router's
+        budget by much."""
+        return 2 * self.parallel_pulls
+
     def as_env(self) -> dict:
         """Environment overrides that reproduce these settings in a worker."""
         return {env: str(getattr(self, name)) for name, (env, _, _) in OPTIONS.items()}

@@ -30,10 +30,8 @@ MAX_WAIT = 25
 # -- argument checks ---------------------------------------------------------
 
 
-def _string(args: dict, key: str, required: bool = True) -> str | None:
+def _string(args: dict, key: str) -> str:
     value = args.get(key)
-    if value is None and not required:
-        return None
     if not isinstance(value, str) or not value:
         raise InvalidArgument(f"{key} must be a non-empty string")
     return value
@@ -103,8 +101,7 @@ def pull_stream(ctx: Context, args: dict) -> dict:
 
     image = reference.pullable(args.get("image"))
     store = ctx.sessions()
-    cap = 2 * ctx.settings.parallel_pulls
-    session_id = store.create(image, owner="stream", cap=cap)
+    session_id = store.create(image, owner="stream", cap=ctx.settings.pull_cap)
     try:
         pid = worker.spawn("pull", session_id, ctx.settings)
     except OSError as exc:

@@ -95,7 +95,7 @@ def run_check_job(settings, job_id: str) -> None:
         jobs,
         sessions,
         lambda: _client(settings),
-        cap=2 * settings.parallel_pulls,
+        cap=settings.pull_cap,
         patience=settings.pull_timeout,
     ).run()
 
