@@ -307,7 +307,10 @@ def test_check_worker_killed_is_reported_failed(
     reply = wait_for_check(rpcd, started["jobId"], timeout=10)
 
     assert reply["complete"] is True
-    assert reply["error"] == {"code": "internal", "message": "the check worker died"}
+    assert reply["error"] == {
+        "code": "internal",
+        "message": "the check worker died or stalled",
+    }
     assert reply["progress"]["pulling"] == []
     assert rpcd.reply("podman", "checkStatus")["jobId"] == started["jobId"]
     (session,) = _job_sessions(state_dir, started["jobId"])
@@ -511,3 +514,115 @@ def test_check_progress_that_cannot_be_saved_does_not_stop_it(
 
     final = jobs.get(record["jobId"])
     assert [r["status"] for r in final["results"]] == ["up_to_date", "update_available"]
+
+
+def _job_record(pid=None, started_at=None, **extra) -> dict:
+    return {
+        "jobId": state.new_id(),
+        "complete": False,
+        "startedAt": started_at or state.now(),
+        "pid": pid,
+        "pidStart": state.process_start(pid) if pid else None,
+        "names": None,
+        "parallel": 1,
+        "progress": {"total": 1, "done": 0, "pulling": ["r/a:1"]},
+        **extra,
+    }
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_dead_job_found_late_keeps_the_newer_result(state_dir):
+    from podman_rpcd.jobs import JobStore
+
+    jobs = JobStore(state.StateDir(state_dir).ensure())
+    old = _job_record(pid=os.getpid(), started_at=100.0)
+    old["pidStart"] = "gone"  # recorded identity no longer matches: dead
+    jobs.save(old)
+    newer = _job_record(started_at=200.0) | {"complete": True, "finishedAt": 210.0}
+    jobs.finish(newer)
+
+    assert (
+        jobs.get(old["jobId"])["error"]["message"] == "the check worker died or stalled"
+    )
+    assert jobs.latest()["jobId"] == newer["jobId"]
+
+
+def test_stalled_job_is_ended_and_its_worker_killed(state_dir):
+    import subprocess
+
+    from podman_rpcd.jobs import JobStore
+
+    worker = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        jobs = JobStore(state.StateDir(state_dir).ensure(), stall=30)
+        record = _job_record(pid=worker.pid)
+        jobs.save(record)
+        state.write_json(jobs.current, {"jobId": record["jobId"]})
+        assert jobs.latest()["complete"] is False  # quiet for less than 30 s
+
+        path = jobs.state_dir.job_file(record["jobId"])
+        os.utime(path, (1.0, 1.0))  # nothing written for ages
+        reply = jobs.latest()
+
+        assert reply["complete"] is True and "stalled" in reply["error"]["message"]
+        assert worker.wait(timeout=10) == -signal.SIGKILL
+        assert jobs.start_or_join(None, 1, lambda jid: os.getpid())[1] is False
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_prune_removes_jobs_whose_worker_died_unnoticed(state_dir):
+    from podman_rpcd.jobs import JobStore
+
+    jobs = JobStore(state.StateDir(state_dir).ensure(), ttl=60)
+    record = _job_record(pid=_dead_pid(), started_at=1.0)
+    jobs.save(record)
+    with jobs.state_dir.lock():
+        jobs.prune()
+    assert not os.path.exists(jobs.state_dir.job_file(record["jobId"]))
+
+
+def test_check_updates_names_outside_the_running_job_are_busy(
+    containers, proxy, registry, rpcd, uid
+):
+    _deploy(containers, proxy.host, f"out{uid}x", 1)
+    proxy.hold()
+    running = rpcd.reply("podman", "checkUpdates", {"wait": 0})
+    wait_until(
+        lambda: rpcd.reply("podman", "checkStatus")["progress"]["pulling"],
+        30,
+        "the job to list its containers",
+    )
+    _deploy(containers, registry.host, f"late{uid}x", 1)  # created after the listing
+
+    late = rpcd.reply("podman", "checkUpdates", {"names": [f"late{uid}x0"], "wait": 0})
+    unknown = rpcd.reply("podman", "checkUpdates", {"names": ["no-such"], "wait": 0})
+    listed = rpcd.reply("podman", "checkUpdates", {"names": [f"out{uid}x0"], "wait": 0})
+
+    assert late["error"]["code"] == unknown["error"]["code"] == "busy"
+    assert (listed["jobId"], listed["joined"]) == (running["jobId"], True)
+    proxy.release()
+    wait_for_check(rpcd, running["jobId"])
+
+
+def test_state_lock_held_elsewhere_answers_busy(rpcd, state_dir):
+    import fcntl
+
+    from podman_rpcd.state import LOCK_WAIT
+
+    state.StateDir(state_dir).ensure()
+    with open(os.path.join(state_dir, "lock"), "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = rpcd.call(
+            "podman.image", "pullStream", {"image": "example.org/a:1"}, timeout=25
+        )
+    assert result.reply["error"]["code"] == "busy"
+    assert f"locked for {LOCK_WAIT} s" in result.reply["error"]["message"]

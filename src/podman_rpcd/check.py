@@ -104,8 +104,9 @@ def result_row(row: dict, outcome: PullOutcome | None) -> dict:
     }
     if verdict["status"] is not None:
         return verdict
-    if not outcome.success:
-        verdict.update(status=ERROR, error=outcome.error)
+    if outcome is None or not outcome.success:
+        error = outcome.error if outcome else "the image was not pulled"
+        verdict.update(status=ERROR, error=error)
         return verdict
     new_id = _bare_id(outcome.image_id)
     has_update = new_id != row["imageId"]
@@ -144,6 +145,7 @@ class CheckRun:
             client = self.client_factory()
             rows = select(client.containers(), self.record["names"])
             images = pull_order(rows, client.image_sizes())
+            self.record["checking"] = [row["name"] for row in rows]
             self._progress(total=len(images))
             outcomes = pull_window(images, self.record["parallel"], self._pull)
             self.record["results"] = [

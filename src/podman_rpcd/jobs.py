@@ -20,9 +20,15 @@ HIDDEN = ("pid", "pidStart")
 
 
 class JobStore:
-    def __init__(self, state_dir: state.StateDir, ttl: float = 3600):
+    def __init__(
+        self, state_dir: state.StateDir, ttl: float = 3600, stall: float = 1260
+    ):
         self.state_dir = state_dir
         self.ttl = ttl
+        # A running job whose file has not changed for this long is stuck (the
+        # worker writes at every pull's start and end; one pull may wait
+        # pull_timeout for a slot and pull_timeout for Podman).
+        self.stall = stall
         self.current = state_dir.file("current-job.json")
         self.last = state_dir.file("last-check.json")
 
@@ -37,11 +43,11 @@ class JobStore:
             self.prune()
             running = self._running_job()
             if running:
-                covered = running.get("names")
-                if covered is None or (
-                    names is not None and set(names) <= set(covered)
-                ):
-                    return running["jobId"], True
+                # "checking": the names the job found when it listed containers.
+                covered = running.get("checking", running.get("names"))
+                if covered is None or set(names or ()) <= set(covered):
+                    if names is not None or running.get("names") is None:
+                        return running["jobId"], True
                 raise Busy(
                     f"check {running['jobId']} of other containers is running;"
                     " try again when it has finished"
@@ -85,9 +91,19 @@ class JobStore:
         return None
 
     def _alive(self, record: dict) -> bool:
+        """True while the job's worker runs and is not stuck."""
         if record.get("pid") is None:
             return time.time() - record.get("startedAt", 0) < SPAWN_GRACE
-        return state.process_alive(record["pid"], record.get("pidStart"))
+        if not state.process_alive(record["pid"], record.get("pidStart")):
+            return False
+        return not self._stalled(record)
+
+    def _stalled(self, record: dict) -> bool:
+        try:
+            changed = os.stat(self.state_dir.job_file(record["jobId"])).st_mtime
+        except OSError:
+            return False
+        return time.time() - changed > self.stall
 
     def get(self, job_id: str) -> dict:
         """The job's record as callers see it; a dead worker becomes a failure."""
@@ -124,7 +140,10 @@ class JobStore:
         with self.state_dir.lock():
             record = state.read_json(self.state_dir.job_file(job_id))
             if record and not record.get("complete") and not self._alive(record):
-                self._save_final(failed(record, "the check worker died"))
+                if self._stalled(record):
+                    # Stuck, not gone: end it, so its pulls free their slots.
+                    state.signal_process(record["pid"], record.get("pidStart"), 9)
+                self._save_final(failed(record, "the check worker died or stalled"))
         return record
 
     def save(self, record: dict) -> None:
@@ -139,7 +158,10 @@ class JobStore:
 
     def _save_final(self, record: dict) -> None:
         self.save(record)
-        state.write_json(self.last, record)
+        last = state.read_json(self.last)
+        # An old job found dead late must not hide a newer finished check.
+        if last is None or last.get("startedAt", 0) <= record.get("startedAt", 0):
+            state.write_json(self.last, record)
         if self._current_id() == record["jobId"]:
             os.unlink(self.current)
 
@@ -162,9 +184,10 @@ class JobStore:
                         expired = os.lstat(path).st_mtime < cutoff
                     elif folder == self.state_dir.jobs and state.is_id(job_id):
                         record = state.read_json(path) or {}
-                        expired = record.get("complete") and (
-                            record.get("finishedAt", 0) < cutoff
-                        )
+                        ended = record.get("finishedAt")
+                        if not record.get("complete") and not self._alive(record):
+                            ended = record.get("startedAt", 0)  # died unnoticed
+                        expired = ended is not None and ended < cutoff
                     else:
                         continue
                     if expired:

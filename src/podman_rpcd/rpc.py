@@ -85,7 +85,8 @@ class Context:
     def jobs(self):
         from .jobs import JobStore
 
-        return JobStore(self.state_dir, self.settings.session_ttl)
+        stall = 2 * self.settings.pull_timeout + 60
+        return JobStore(self.state_dir, self.settings.session_ttl, stall)
 
     def client(self):
         from .transport import PodmanClient

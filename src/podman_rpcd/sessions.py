@@ -216,11 +216,8 @@ class SessionStore:
 
     @staticmethod
     def _signal_worker(meta: dict, signum: int) -> None:
-        if meta.get("pid") and state.process_alive(meta["pid"], meta.get("pidStart")):
-            try:
-                os.killpg(meta["pid"], signum)
-            except ProcessLookupError:
-                pass
+        if meta.get("pid"):
+            state.signal_process(meta["pid"], meta.get("pidStart"), signum)
 
     # -- housekeeping (callers hold the global lock) --------------------------
 

@@ -12,9 +12,11 @@ import stat
 import time
 
 from . import wire
-from .errors import InvalidArgument, StateUnavailable
+from .errors import Busy, InvalidArgument, StateUnavailable
 
 _HEX = frozenset("0123456789abcdef")
+# Seconds a call waits for another one's lock (held for milliseconds normally).
+LOCK_WAIT = 10
 
 
 def new_id() -> str:
@@ -59,6 +61,15 @@ def process_alive(pid, started) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
     return started is not None and process_start(pid) == started
+
+
+def signal_process(pid, started, signum: int) -> None:
+    """Signal pid's process group if pid is still the recorded process."""
+    if process_alive(pid, started):
+        try:
+            os.killpg(pid, signum)
+        except ProcessLookupError:
+            pass
 
 
 class StateDir:
@@ -117,7 +128,11 @@ def _check_private(path: str) -> None:
 
 
 class FileLock:
-    """`with FileLock(path):` holds an exclusive flock (contextlib is costly)."""
+    """`with FileLock(path):` holds an exclusive flock (contextlib is costly).
+
+    Waits at most LOCK_WAIT seconds: a process stuck while holding the lock
+    must turn into a `busy` answer, not into calls that rpcd kills at 30 s.
+    """
 
     def __init__(self, path: str):
         self.path = path
@@ -127,12 +142,25 @@ class FileLock:
         try:
             flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
             self.fd = os.open(self.path, flags, 0o600)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        except OSError as exc:
+            deadline = time.monotonic() + LOCK_WAIT
+            while True:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return self
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Busy(
+                            f"the state directory stayed locked for {LOCK_WAIT} s;"
+                            " try again"
+                        ) from None
+                time.sleep(0.01)
+        except BaseException as exc:
             if self.fd >= 0:
                 os.close(self.fd)
-            raise StateUnavailable(f"cannot lock {self.path}: {exc}") from exc
-        return self
+                self.fd = -1
+            if isinstance(exc, OSError):
+                raise StateUnavailable(f"cannot lock {self.path}: {exc}") from exc
+            raise
 
     def __exit__(self, *exc_info) -> None:
         os.close(self.fd)
