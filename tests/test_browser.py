@@ -431,6 +431,26 @@ def test_browser_follows_a_check_running_on_the_router(
 
 
 @needs_chromium
+def test_browser_names_a_router_check_that_failed_as_a_whole(
+    page, page_errors, gateway_server, rpcd, stack, containers, uid
+):
+    ref = f"{stack.registries[0].host}/f{uid}/app:1"
+    stack.publish(ref)
+    stack.pull(ref)
+    stack.create_container(f"app-{uid}", ref)
+    failed = rpcd.reply("podman", "checkUpdates", {"names": ["no-such"], "wait": 25})
+    assert failed["error"]["code"] == "not_found"
+
+    open_overview(page, gateway_server, 1)
+    page.wait_for_selector("#maincontent > .alert-message")
+
+    texts = [n[1] for n in notices(page)]
+    assert texts == [f"The check on the router failed: {failed['error']['message']}"]
+    assert page.inner_text("#podman-checked") == "Not checked yet."
+    assert page_errors == []
+
+
+@needs_chromium
 def test_browser_retries_a_pull_the_router_refuses_as_busy(
     page, page_errors, stack, registry, proxy, containers, rpcd_env, uid
 ):

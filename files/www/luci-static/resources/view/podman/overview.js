@@ -101,7 +101,16 @@ return view.extend({
 					.format(autoUpdate.PARALLEL_PULLS, err.message), 'warning');
 				return null;
 			}, this)),
-			callCheckStatus().then(autoUpdate.unwrap).catch(L.bind(function(err) {
+			callCheckStatus().then(L.bind(function(job) {
+				/* a job that failed as a whole still carries its jobId */
+				if (job != null && typeof(job) == 'object' && job.jobId && job.error) {
+					this.notify(_('The check on the router failed: %s')
+						.format(autoUpdate.errorText(job.error)), 'warning');
+					return null;
+				}
+
+				return autoUpdate.unwrap(job);
+			}, this)).catch(L.bind(function(err) {
 				/* no check has run on the router yet: nothing to show */
 				if (err.code != 'not_found')
 					this.notify(_('Could not read the last check: %s').format(err.message), 'warning');
@@ -134,7 +143,7 @@ return view.extend({
 				E('td', { 'class': 'td', 'data-title': _('Image'), 'style': 'word-break:break-all' }, [ c.image ]),
 				E('td', { 'class': 'td', 'data-title': _('State') }, [ c.state || (c.running ? _('running') : _('stopped')) ]),
 				E('td', { 'class': 'td podman-status', 'data-title': _('Update status') }, [ statusText('unchecked') ]),
-				E('td', { 'class': 'td podman-details', 'data-title': _('Details'), 'style': 'min-width:16em' }, [])
+				E('td', { 'class': 'td podman-details', 'data-title': _('Details') }, [])
 			]);
 
 			this.rowNodes[c.name] = tr;
