@@ -16,6 +16,8 @@ OPTIONS = {
     "state_dir": ("PODMAN_RPCD_STATE_DIR", "/var/run/podman-rpcd", "path"),
     "parallel_pulls": ("PODMAN_RPCD_PARALLEL_PULLS", "4", (1, 16)),
     # Seconds without a byte from Podman before a pull counts as stalled.
+    # TODO(a Podman whose libpod pull stream reports layer progress): count
+    # real progress; Podman 4.3 to 5.x is silent while one layer downloads.
     "pull_timeout": ("PODMAN_RPCD_PULL_TIMEOUT", "600", (5, 86400)),
     # Seconds a finished pull session or check job stays readable.
     "session_ttl": ("PODMAN_RPCD_SESSION_TTL", "3600", (60, 7 * 86400)),
