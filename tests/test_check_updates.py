@@ -6,7 +6,7 @@ import signal
 
 import pytest
 from rpcd_harness import UBUS_TIMEOUT, RpcdHarness, plugin_env, wait_for_check
-from stack import wait_until
+from stack import dead_pid, wait_until
 from throttle import ThrottleProxy
 
 from podman_rpcd import state
@@ -40,6 +40,17 @@ def _check(rpcd, **args) -> dict:
         reply = wait_for_check(rpcd, reply["jobId"])
     assert "error" not in reply, reply
     return reply
+
+
+def _start_held_check(rpcd, **args) -> dict:
+    """Start a check (the proxy holds its pulls) and wait until it pulls."""
+    started = rpcd.reply("podman", "checkUpdates", {"wait": 0, **args})
+    wait_until(
+        lambda: rpcd.reply("podman", "checkStatus")["progress"]["pulling"],
+        30,
+        "the held pull to start",
+    )
+    return started
 
 
 def _rows(reply) -> dict:
@@ -295,12 +306,7 @@ def test_check_worker_killed_is_reported_failed(
 ):
     _deploy(containers, proxy.host, f"kill{uid}x", 1)
     proxy.hold()
-    started = rpcd.reply("podman", "checkUpdates", {"wait": 0})
-    wait_until(
-        lambda: rpcd.reply("podman", "checkStatus")["progress"]["pulling"],
-        30,
-        "the held pull to start",
-    )
+    started = _start_held_check(rpcd)
     job = state.read_json(os.path.join(state_dir, "jobs", started["jobId"] + ".json"))
     os.kill(job["pid"], signal.SIGKILL)
 
@@ -530,14 +536,6 @@ def _job_record(pid=None, started_at=None, **extra) -> dict:
     }
 
 
-def _dead_pid() -> int:
-    import subprocess
-
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
 def test_dead_job_found_late_keeps_the_newer_result(state_dir):
     from podman_rpcd.jobs import JobStore
 
@@ -583,7 +581,7 @@ def test_prune_removes_jobs_whose_worker_died_unnoticed(state_dir):
     from podman_rpcd.jobs import JobStore
 
     jobs = JobStore(state.StateDir(state_dir).ensure(), ttl=60)
-    record = _job_record(pid=_dead_pid(), started_at=1.0)
+    record = _job_record(pid=dead_pid(), started_at=1.0)
     jobs.save(record)
     with jobs.state_dir.lock():
         jobs.prune()
@@ -595,12 +593,7 @@ def test_check_updates_names_outside_the_running_job_are_busy(
 ):
     _deploy(containers, proxy.host, f"out{uid}x", 1)
     proxy.hold()
-    running = rpcd.reply("podman", "checkUpdates", {"wait": 0})
-    wait_until(
-        lambda: rpcd.reply("podman", "checkStatus")["progress"]["pulling"],
-        30,
-        "the job to list its containers",
-    )
+    running = _start_held_check(rpcd)
     _deploy(containers, registry.host, f"late{uid}x", 1)  # created after the listing
 
     late = rpcd.reply("podman", "checkUpdates", {"names": [f"late{uid}x0"], "wait": 0})

@@ -5,6 +5,7 @@ import signal
 
 import pytest
 from rpcd_harness import wait_for_pull
+from stack import dead_pid
 
 from podman_rpcd import state
 from podman_rpcd.errors import InvalidArgument
@@ -235,15 +236,6 @@ def test_pull_stalled_registry_gives_up_after_pull_timeout(
     assert "stalled: nothing from Podman for 5 s" in reply["error"]
 
 
-def _dead_pid() -> int:
-    """A pid that has certainly exited (and been reaped)."""
-    import subprocess
-
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
 def test_pull_status_multi_shares_one_output_budget(rpcd, state_dir):
     from podman_rpcd.sessions import MAX_REPLY_OUTPUT
 
@@ -272,7 +264,7 @@ def test_prune_survives_damaged_sessions(rpcd, state_dir):
     with open(meta_path, "w") as handle:
         handle.write("garbage")
     old = store.create("example.org/b:1", owner="stream")
-    store.set_worker(old, _dead_pid())
+    store.set_worker(old, dead_pid())
     store._update(old, lambda m: m.update(createdAt=1.0), only_running=False)
 
     reply = rpcd.reply("podman.image", "pullStream", {"image": "127.0.0.1:1/c:1"})
@@ -301,7 +293,7 @@ def test_full_state_dir_heals_once_sessions_expire(rpcd_env, stack, tmp_path):
         state_dir = str(mount / "state")
         store = SessionStore(state.StateDir(state_dir).ensure(), ttl=60)
         expired = store.create("example.org/a:1", owner="stream")
-        store.set_worker(expired, _dead_pid())
+        store.set_worker(expired, dead_pid())
         store._update(expired, lambda m: m.update(createdAt=1.0), only_running=False)
         store.append(expired, "x" * 200_000)  # what fills the disk is an old pull
         filler = mount / "filler"
