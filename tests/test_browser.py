@@ -431,6 +431,34 @@ def test_browser_follows_a_check_running_on_the_router(
 
 
 @needs_chromium
+def test_browser_keeps_older_results_a_newer_partial_check_did_not_cover(
+    page, page_errors, gateway_server, rpcd, stack, containers, uid
+):
+    host = stack.registries[0].host
+    for name in ("one", "two"):
+        ref = f"{host}/p{uid}/{name}:1"
+        stack.publish(ref)
+        stack.pull(ref)
+        stack.create_container(f"{name}-{uid}", ref)
+        stack.publish(ref, seed="v2")
+    open_overview(page, gateway_server, 2)
+    page.click("#podman-check")
+    page.wait_for_selector("#podman-updates[data-state=done]", timeout=CHECK_TIMEOUT_MS)
+    assert {r["status"] for r in read_table(page).values()} == {"update_available"}
+
+    # A newer check on the router, of one container by name.
+    job = rpcd.reply("podman", "checkUpdates", {"names": [f"one-{uid}"], "wait": 25})
+    assert job["complete"] is True and "error" not in job
+
+    open_overview(page, gateway_server, 2)
+    page.wait_for_selector(f"tr[data-name=two-{uid}][data-status=update_available]")
+    rows = read_table(page)
+    assert rows[f"one-{uid}"]["status"] == "update_available"
+    assert page.inner_text("#podman-checked").endswith(", on the router")
+    assert page_errors == []
+
+
+@needs_chromium
 def test_browser_names_a_router_check_that_failed_as_a_whole(
     page, page_errors, gateway_server, rpcd, stack, containers, uid
 ):

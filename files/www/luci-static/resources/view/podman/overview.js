@@ -203,7 +203,11 @@ return view.extend({
 		]);
 
 		this.shown = null;
-		this.showCheck(lastCheck.newer(data[3], lastCheck.fromRouter(data[2])));
+		var stored = data[3],
+		    router = lastCheck.fromRouter(data[2]),
+		    newest = lastCheck.newer(stored, router);
+
+		this.showCheck(newest, null, newest === stored ? router : stored);
 
 		if (data[2] && data[2].complete === false)
 			this.followRouterCheck(data[2]);
@@ -239,13 +243,31 @@ return view.extend({
 	 * been recreated (another image id or reference) no longer applies and
 	 * leaves that container "Not checked".
 	 */
-	showCheck: function(check, took) {
+	/*
+	 * Show a check's rows; containers it did not cover (a check of a few
+	 * containers by name, a cancelled one) keep what an older check found,
+	 * where that still applies.
+	 */
+	showCheck: function(check, took, older) {
 		if (!check)
 			return;
 
+		var covered = {};
+
 		this.shown = check;
 		this.containers.forEach(function(c) { this.showRow({ name: c.name, status: 'unchecked' }); }, this);
-		check.rows.filter(this.stillApplies, this).forEach(this.showRow, this);
+		check.rows.filter(this.stillApplies, this).forEach(function(row) {
+			if (!row.cancelled)
+				covered[row.name] = true;
+
+			this.showRow(row);
+		}, this);
+
+		if (older)
+			older.rows.filter(function(row) {
+				return !covered[row.name] && !row.cancelled && this.stillApplies(row);
+			}, this).forEach(this.showRow, this);
+
 		dom.content(this.checkedNode, [ checkedText(check, took) ]);
 	},
 
