@@ -619,3 +619,25 @@ def test_state_lock_held_elsewhere_answers_busy(rpcd, state_dir):
         )
     assert result.reply["error"]["code"] == "busy"
     assert f"locked for {LOCK_WAIT} s" in result.reply["error"]["message"]
+
+
+def test_check_stop_ends_a_running_check(containers, proxy, rpcd, state_dir, uid):
+    _deploy(containers, proxy.host, f"cs{uid}x", 2)
+    proxy.hold()
+    started = _start_held_check(rpcd)
+    pid = state.read_json(os.path.join(state_dir, "jobs", started["jobId"] + ".json"))[
+        "pid"
+    ]
+
+    stopped = rpcd.reply("podman", "checkStop", {"jobId": started["jobId"]})
+
+    assert stopped["complete"] is True
+    assert stopped["error"] == {"code": "stopped", "message": "stopped on request"}
+    assert state.process_start(pid) is None
+    sessions = _job_sessions(state_dir, started["jobId"])
+    assert sessions and all(s["error"] == "stopped on request" for s in sessions)
+    # Stopping again changes nothing; a new check starts afresh.
+    again = rpcd.reply("podman", "checkStop", {"jobId": started["jobId"]})
+    assert again["error"]["code"] == "stopped"
+    proxy.release()
+    assert _check(rpcd)["jobId"] != started["jobId"]

@@ -18,7 +18,13 @@ def test_list_podman_image_signatures(rpcd):
 
 def test_list_podman_signatures(rpcd):
     table = rpcd.list("podman")
-    assert set(table) == {"containers", "checkUpdates", "checkStatus", "settings"}
+    assert set(table) == {
+        "containers",
+        "checkUpdates",
+        "checkStatus",
+        "checkStop",
+        "settings",
+    }
     assert table["checkUpdates"] == {"names": [], "parallel": 4, "wait": 25}
 
 
@@ -102,6 +108,9 @@ BAD_CALLS = [
     ("podman", "checkStatus", b"{}", "not_found"),
     ("podman", "containers", b"{{", "invalid_argument"),
     ("podman", "nosuch", b"{}", "unknown_method"),
+    ("podman", "checkStop", b"{}", "invalid_argument"),
+    ("podman", "checkStop", b'{"jobId": "../x"}', "invalid_argument"),
+    ("podman", "checkStop", f'{{"jobId": "{SID}"}}'.encode(), "not_found"),
     (
         "podman",
         "settings",

@@ -9,6 +9,7 @@ Standard library only: this runs in the rpcd call process.
 """
 
 import os
+import signal
 import time
 
 from . import state
@@ -127,6 +128,18 @@ class JobStore:
             raise NotFound("no update check has run yet")
         return view(last)
 
+    def stop(self, job_id: str) -> dict:
+        """End a running check: its worker is killed (Podman cancels the pulls
+        when their connections close) and the job says it was stopped."""
+        with self.state_dir.lock():
+            record = self.load(job_id)
+            if not record.get("complete"):
+                state.signal_process(
+                    record.get("pid"), record.get("pidStart"), signal.SIGKILL
+                )
+                self._save_final(failed(record, "stopped on request", "stopped"))
+        return view(record)
+
     def wait(self, job_id: str, seconds: float) -> dict:
         """Poll until the job completes or seconds pass; return its view."""
         deadline = time.monotonic() + seconds
@@ -142,7 +155,9 @@ class JobStore:
             if record and not record.get("complete") and not self._alive(record):
                 if self._stalled(record):
                     # Stuck, not gone: end it, so its pulls free their slots.
-                    state.signal_process(record["pid"], record.get("pidStart"), 9)
+                    state.signal_process(
+                        record["pid"], record.get("pidStart"), signal.SIGKILL
+                    )
                 self._save_final(failed(record, "the check worker died or stalled"))
         return record
 
@@ -196,12 +211,12 @@ class JobStore:
                     continue  # one bad file never blocks the rest
 
 
-def failed(record: dict, message: str) -> dict:
-    """Mark a job finished with an internal error; returns the record."""
+def failed(record: dict, message: str, code: str = "internal") -> dict:
+    """Mark a job finished with an error; returns the record."""
     record.update(
         complete=True,
         finishedAt=state.now(),
-        error={"code": "internal", "message": message},
+        error={"code": code, "message": message},
     )
     record["progress"]["pulling"] = []
     return record

@@ -8,6 +8,7 @@
   ubus call podman containers
   ubus call podman checkUpdates '{"names":["pihole"],"parallel":4,"wait":25}'
   ubus call podman checkStatus '{"jobId":"<32 hex>"}'
+  ubus call podman checkStop '{"jobId":"<32 hex>"}'
   ubus call podman settings
 
 rpcd runs `PLUGIN list` once and `PLUGIN call METHOD` per call with the
@@ -190,6 +191,13 @@ def check_status(ctx: Context, args: dict) -> dict:
     return jobs.get(state.check_id(args["jobId"], "jobId"))
 
 
+def check_stop(ctx: Context, args: dict) -> dict:
+    job_id = state.check_id(args.get("jobId"), "jobId")
+    reply = ctx.jobs().stop(job_id)
+    ctx.sessions().stop_owned(f"check:{job_id}")
+    return reply
+
+
 def settings(ctx: Context, args: dict) -> dict:
     return {
         "parallelPulls": ctx.settings.parallel_pulls,
@@ -213,6 +221,7 @@ OBJECTS = {
         "containers": ({}, containers),
         "checkUpdates": ({"names": [], "parallel": 4, "wait": 25}, check_updates),
         "checkStatus": ({"jobId": ""}, check_status),
+        "checkStop": ({"jobId": ""}, check_stop),
         "settings": ({}, settings),
     },
 }

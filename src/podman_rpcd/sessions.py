@@ -234,6 +234,12 @@ class SessionStore:
                 except (NotFound, StateUnavailable):
                     continue
 
+    def stop_owned(self, owner: str) -> None:
+        """Mark the running sessions of owner (a stopped check) as stopped."""
+        for meta in list(self._all()):
+            if meta["owner"] == owner and meta["state"] == RUNNING:
+                self.finish(meta["sessionId"], False, "stopped on request")
+
     def count_running(self) -> int:
         return sum(
             1
