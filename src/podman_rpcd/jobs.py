@@ -15,7 +15,6 @@ import time
 from . import state
 from .errors import Busy, NotFound, StateUnavailable
 
-SPAWN_GRACE = 15.0
 POLL_INTERVAL = 0.1
 HIDDEN = ("pid", "pidStart")
 
@@ -93,11 +92,9 @@ class JobStore:
 
     def _alive(self, record: dict) -> bool:
         """True while the job's worker runs and is not stuck."""
-        if record.get("pid") is None:
-            return time.time() - record.get("startedAt", 0) < SPAWN_GRACE
-        if not state.process_alive(record["pid"], record.get("pidStart")):
+        if not state.worker_alive(record, since="startedAt"):
             return False
-        return not self._stalled(record)
+        return record.get("pid") is None or not self._stalled(record)
 
     def _stalled(self, record: dict) -> bool:
         try:

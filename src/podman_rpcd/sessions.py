@@ -18,8 +18,6 @@ from .errors import Busy, InvalidArgument, NotFound, StateUnavailable
 # sessions of a multi-session poll together (ubus messages top out near 1 MiB).
 MAX_CHUNK = 32 * 1024
 MAX_REPLY_OUTPUT = 256 * 1024
-# A session whose worker has not recorded its pid after this long never started.
-SPAWN_GRACE = 15.0
 STOP_GRACE = 5.0
 WORKER_DIED = "the pull worker died unexpectedly"
 
@@ -148,10 +146,9 @@ class SessionStore:
         chunk = chunk[: _complete_utf8_length(chunk)]
         return chunk.decode("utf-8", errors="replace"), offset + len(chunk)
 
-    def _worker_alive(self, meta: dict) -> bool:
-        if meta.get("pid") is None:
-            return time.time() - meta.get("createdAt", 0) < SPAWN_GRACE
-        return state.process_alive(meta["pid"], meta.get("pidStart"))
+    @staticmethod
+    def _worker_alive(meta: dict) -> bool:
+        return state.worker_alive(meta, since="createdAt")
 
     # -- writing -------------------------------------------------------------
 
@@ -199,12 +196,12 @@ class SessionStore:
                 "this pull belongs to a running update check and ends with it"
             )
         if meta["state"] == RUNNING and self._worker_alive(meta):
-            self._signal_worker(meta, signal.SIGTERM)
+            state.signal_process(meta["pid"], meta.get("pidStart"), signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE
             while self._still_running(session_id) and time.monotonic() < deadline:
                 time.sleep(0.05)
             if self._still_running(session_id):
-                self._signal_worker(meta, signal.SIGKILL)
+                state.signal_process(meta["pid"], meta.get("pidStart"), signal.SIGKILL)
         self.finish(session_id, success=False, error="stopped on request")
         reply = self._reply(self.meta(session_id), "", 0)
         del reply["output"], reply["offset"]
@@ -214,20 +211,11 @@ class SessionStore:
         meta = self.meta(session_id)
         return meta["state"] == RUNNING and self._worker_alive(meta)
 
-    @staticmethod
-    def _signal_worker(meta: dict, signum: int) -> None:
-        if meta.get("pid"):
-            state.signal_process(meta["pid"], meta.get("pidStart"), signum)
-
     # -- housekeeping (callers hold the global lock) --------------------------
 
     def _all(self):
         """Every readable session's meta; a damaged one is skipped, not fatal."""
-        try:
-            names = os.listdir(self.state_dir.sessions)
-        except OSError:
-            return
-        for name in names:
+        for name in state.listdir(self.state_dir.sessions):
             if state.is_id(name):
                 try:
                     yield self.meta(name)

@@ -56,6 +56,21 @@ def process_start(pid: int) -> str | None:
     return fields[19].decode()
 
 
+# A worker whose pid is not recorded yet is given this long to start.
+SPAWN_GRACE = 15.0
+
+
+def worker_alive(record: dict, since: str) -> bool:
+    """True while the worker a session or job record names still runs.
+
+    Before its pid is recorded (just spawned), it counts as alive for
+    SPAWN_GRACE seconds after record[since].
+    """
+    if record.get("pid") is None:
+        return time.time() - record.get(since, 0) < SPAWN_GRACE
+    return process_alive(record["pid"], record.get("pidStart"))
+
+
 def process_alive(pid, started) -> bool:
     """True if pid still runs and is the same process that was recorded."""
     if not isinstance(pid, int) or pid <= 0:
